@@ -1,0 +1,256 @@
+"""The manifest: the resolution selector that travels with every artifact.
+
+One schema, defined here and nowhere else. Training writes the fields it knows into the checkpoint
+(``rsnet_edge.checkpoint``), converters turn a checkpoint into a :class:`Manifest` (embedded in the
+artifact where the format allows, and written beside it as ``<artifact>.manifest.json``), and the
+runtime, bench and Android app read it back. Nobody re-derives preprocessing or entry-point names.
+
+The JSON layout (schema_version 1)::
+
+    {
+      "format": "rsnet-edge-manifest", "schema_version": 1,
+      "backend": "executorch" | "coreml" | "tflite" | "onnx" | "torch",
+      "arch": "mobilenet_v2", "arch_args": {"width_mult": 1.0, "num_classes": 10},
+      "weights": "shared" | "folded", "dtype": "fp32" | "fp16",
+      "input": {"layout": "NCHW", "dtype": "float32", "color": "RGB", "scale": 255.0,
+                "mean": [...], "std": [...], "crop_pct": 0.875, "interpolation": "bilinear"},
+      "class_names": [...],
+      "default_resolution": 224,
+      "entries": [{"resolution": 224, "entry": "forward_224", "madds": 300774272,
+                   "top1": 71.2, "top5": 90.1, "trained": true}, ...],   # highest resolution first
+      "policy": {...},                       # rsnet_edge.policy.Policy as a dict
+      "artifact": {"file": "rs_mbv2.pte", "sha256": "...", "size_bytes": 123},
+      "checkpoint": {"file": "rs_mbv2.pt", "sha256": "..."},
+      "params": {"total": 3470000, "shared": 3400000, "bn_per_resolution": 34000},
+      "extra": {}                            # backend-specific facts (free form)
+    }
+
+Preprocessing a user must apply for resolution ``r``: resize the shorter side (bilinear) to
+``round(r / crop_pct)``, centre-crop ``r x r``, scale to [0, 1] (divide by ``input.scale``),
+subtract ``mean``, divide by ``std``, and lay the tensor out as ``input.layout``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = "rsnet-edge-manifest"
+SCHEMA_VERSION = 1
+BACKENDS = ("executorch", "coreml", "tflite", "onnx", "torch")
+LAYOUTS = ("NCHW", "NHWC")
+
+
+class ManifestError(ValueError):
+    """A manifest that is missing, malformed, or disagrees with its artifact."""
+
+
+def entry_name(resolution: int) -> str:
+    """The one naming rule for per-resolution entry points (ExecuTorch methods, Core ML functions,
+    LiteRT signatures, ONNX graphs): ``forward_224``."""
+    return f"forward_{int(resolution)}"
+
+
+DEFAULT_ENTRY = "forward"
+
+
+@dataclass
+class InputSpec:
+    mean: list[float]
+    std: list[float]
+    crop_pct: float = 0.875
+    layout: str = "NCHW"
+    dtype: str = "float32"
+    color: str = "RGB"
+    scale: float = 255.0
+    interpolation: str = "bilinear"
+
+    def resize_size(self, resolution: int) -> int:
+        """Shorter-side size before the centre crop (paper 4.1: r / 0.875)."""
+        return int(round(resolution / self.crop_pct))
+
+
+@dataclass
+class Entry:
+    resolution: int
+    entry: str
+    madds: int | None = None
+    top1: float | None = None
+    top5: float | None = None
+    trained: bool = True
+
+
+@dataclass
+class Manifest:
+    backend: str
+    arch: str
+    arch_args: dict[str, Any]
+    input: InputSpec
+    class_names: list[str]
+    entries: list[Entry]
+    default_resolution: int
+    weights: str = "shared"
+    dtype: str = "fp32"
+    policy: dict[str, Any] = field(default_factory=dict)
+    artifact: dict[str, Any] = field(default_factory=dict)
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+    format: str = FORMAT
+
+    # ----------------------------------------------------------------- queries
+    @property
+    def resolutions(self) -> list[int]:
+        return [e.resolution for e in self.entries]
+
+    def entry_for(self, resolution: int) -> Entry:
+        for e in self.entries:
+            if e.resolution == int(resolution):
+                return e
+        raise ManifestError(f"resolution {resolution} is not served by this artifact "
+                            f"(it has {self.resolutions})")
+
+    # ------------------------------------------------------------ conversion
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        # stable, readable key order: identity first
+        order = ["format", "schema_version", "backend", "arch", "arch_args", "weights", "dtype",
+                 "input", "class_names", "default_resolution", "entries", "policy", "artifact",
+                 "checkpoint", "params", "extra"]
+        return {k: d[k] for k in order}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Manifest":
+        validate(d)
+        d = dict(d)
+        d["input"] = InputSpec(**d["input"])
+        d["entries"] = [Entry(**e) for e in d["entries"]]
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Manifest":
+        try:
+            d = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ManifestError(f"manifest is not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+
+# --------------------------------------------------------------------- validation
+def _need(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ManifestError(msg)
+
+
+def validate(d: Any) -> None:
+    """Raise ManifestError with one clear line if ``d`` is not a valid manifest dict."""
+    _need(isinstance(d, dict), "manifest must be a JSON object")
+    _need(d.get("format") == FORMAT, f"not an rsnet-edge manifest (format={d.get('format')!r})")
+    v = d.get("schema_version")
+    _need(isinstance(v, int), "manifest has no integer schema_version")
+    _need(v <= SCHEMA_VERSION, f"manifest schema_version {v} is newer than this library "
+                               f"understands ({SCHEMA_VERSION}); upgrade rsnet-edge")
+    for key in ("backend", "arch", "arch_args", "input", "class_names", "entries",
+                "default_resolution"):
+        _need(key in d, f"manifest is missing '{key}'")
+    _need(d["backend"] in BACKENDS, f"unknown backend {d['backend']!r} (expected one of {BACKENDS})")
+    _need(d.get("weights", "shared") in ("shared", "folded"), f"bad weights mode {d.get('weights')!r}")
+    _need(d.get("dtype", "fp32") in ("fp32", "fp16"), f"bad dtype {d.get('dtype')!r}")
+    inp = d["input"]
+    _need(isinstance(inp, dict), "manifest 'input' must be an object")
+    for key in ("mean", "std"):
+        _need(isinstance(inp.get(key), list) and len(inp[key]) == 3
+              and all(isinstance(x, (int, float)) for x in inp[key]),
+              f"manifest input.{key} must be 3 numbers")
+    _need(all(x > 0 for x in inp["std"]), "manifest input.std must be positive")
+    _need(0 < float(inp.get("crop_pct", 0.875)) <= 1, "manifest input.crop_pct must be in (0, 1]")
+    _need(inp.get("layout", "NCHW") in LAYOUTS, f"manifest input.layout must be one of {LAYOUTS}")
+    names = d["class_names"]
+    _need(isinstance(names, list) and names and all(isinstance(n, str) for n in names),
+          "manifest class_names must be a non-empty list of strings")
+    entries = d["entries"]
+    _need(isinstance(entries, list) and entries, "manifest entries must be a non-empty list")
+    seen_r, seen_e = set(), set()
+    for e in entries:
+        _need(isinstance(e, dict) and isinstance(e.get("resolution"), int) and e["resolution"] > 0,
+              "each manifest entry needs a positive integer 'resolution'")
+        _need(isinstance(e.get("entry"), str) and e["entry"], "each manifest entry needs an 'entry' name")
+        _need(e["resolution"] not in seen_r, f"resolution {e['resolution']} listed twice")
+        _need(e["entry"] not in seen_e, f"entry point {e['entry']} listed twice")
+        seen_r.add(e["resolution"])
+        seen_e.add(e["entry"])
+    rs = [e["resolution"] for e in entries]
+    _need(rs == sorted(rs, reverse=True), "manifest entries must be ordered highest resolution first")
+    _need(d["default_resolution"] in seen_r,
+          f"default_resolution {d['default_resolution']} is not one of the entries {rs}")
+
+
+# ------------------------------------------------------------------------- file I/O
+def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 of a file, or of every file under a directory (Core ML .mlpackage), in path order."""
+    h = hashlib.sha256()
+    p = Path(path)
+    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    for q in files:
+        if p.is_dir():
+            h.update(str(q.relative_to(p)).encode())
+        with open(q, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def sidecar_path(artifact: str | os.PathLike) -> Path:
+    """Where the JSON copy of an artifact's manifest lives: ``rs_mbv2.pte.manifest.json``."""
+    a = Path(artifact)
+    return a.with_name(a.name + ".manifest.json")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temp file in the same directory, fsync, then rename: never a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_sidecar(manifest: Manifest, artifact: str | os.PathLike) -> Path:
+    out = sidecar_path(artifact)
+    atomic_write_bytes(out, manifest.to_json().encode())
+    return out
+
+
+def read_sidecar(artifact: str | os.PathLike) -> Manifest:
+    p = sidecar_path(artifact)
+    if not p.exists():
+        raise ManifestError(f"no manifest beside {artifact} (expected {p.name})")
+    return Manifest.from_json(p.read_bytes())
+
+
+def check_artifact(manifest: Manifest, artifact: str | os.PathLike) -> None:
+    """Refuse a manifest that does not describe this artifact (sha256 recorded at conversion)."""
+    want = manifest.artifact.get("sha256")
+    if want is None:
+        return
+    got = sha256_file(artifact)
+    if got != want:
+        raise ManifestError(f"manifest does not match {Path(artifact).name}: sha256 {got[:12]}... "
+                            f"!= {want[:12]}... recorded at conversion (re-convert, or use the "
+                            f"manifest written with this artifact)")

@@ -1,0 +1,509 @@
+"""One runtime interface over every artifact rsnet-edge makes.
+
+``rsnet_edge.load(path)`` opens
+
+* a checkpoint (``.pt``): the PyTorch RS-Net itself; it also serves *untrained* resolutions through
+  interpolated BatchNorm (paper 4.3),
+* an ExecuTorch program (``.pte``): one method per resolution (``forward_224`` ...),
+* a LiteRT model (``.tflite``): one signature per resolution,
+* an ONNX model (``.onnx``): one graph input/output pair per resolution, or one file per resolution,
+* a Core ML package (``.mlpackage``): macOS only (one function per resolution),
+
+and returns a :class:`Classifier` with the same interface whatever the backend::
+
+    clf = rsnet_edge.load("rs_mbv2.pte")
+    clf.resolutions                      # [224, 192, 160, 128, 96] (from the manifest)
+    clf.set_resolution(128)              # never reloads the file
+    clf.predict(["cat.jpg"], topk=3)     # [[("cat", 0.91), ("dog", 0.05), ("fox", 0.01)]]
+
+The manifest (``<artifact>.manifest.json``; see :mod:`rsnet_edge.manifest`) says which entry points
+exist and how to preprocess (mean/std, crop_pct, layout); preprocessing is
+:func:`rsnet_edge.preprocess.eval_batch`, never re-derived here. An artifact is refused with one
+:class:`RuntimeLoadError` line when it is missing, truncated or corrupt, or when its manifest does
+not describe it (sha256 recorded at conversion, entry points absent from the file, other backend).
+
+Switching resolution never reopens the file: each backend opens its artifact once in ``load`` and
+loads every entry point lazily, once, on first use (``Classifier.stats`` counts both).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .manifest import Manifest, ManifestError, check_artifact, entry_name, read_sidecar, sidecar_path
+
+SUFFIXES = {".pt": "torch", ".pth": "torch", ".pte": "executorch", ".tflite": "tflite",
+            ".onnx": "onnx", ".mlpackage": "coreml"}
+
+
+class RuntimeLoadError(ValueError):
+    """An artifact that cannot be served: missing, corrupt, truncated, or not what its manifest says.
+    The message is one line, ready to print as ``error: ...``."""
+
+
+def _one_line(e: BaseException | str) -> str:
+    s = str(e).strip()
+    s = s.splitlines()[0].strip() if s else (type(e).__name__ if isinstance(e, BaseException) else "")
+    return s[:300]
+
+
+@dataclass
+class Stats:
+    """How often the artifact file was opened and how often each entry point was loaded."""
+    file_loads: int = 0
+    entry_loads: dict[int, int] | None = None
+    switches: int = 0
+
+    def __post_init__(self) -> None:
+        if self.entry_loads is None:
+            self.entry_loads = {}
+
+
+# ================================================================================ backends
+class _Backend:
+    """Opens the artifact once; ``run(resolution, x)`` -> logits ``[N, classes]`` (numpy)."""
+
+    name = "?"
+    fixed_batch: int | None = 1       # entry points exported with a static batch of 1
+
+    def __init__(self, path: Path, manifest: Manifest, stats: Stats):
+        self.path, self.manifest, self.stats = path, manifest, stats
+
+    def entry_names(self) -> set[str]:
+        raise NotImplementedError
+
+    def supports(self, resolution: int) -> bool:
+        return resolution in self.manifest.resolutions
+
+    def run(self, resolution: int, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _count_entry_load(self, resolution: int) -> None:
+        self.stats.entry_loads[resolution] = self.stats.entry_loads.get(resolution, 0) + 1
+
+
+class TorchBackend(_Backend):
+    """The checkpoint itself (eval mode, interpolated BN allowed for untrained resolutions)."""
+
+    name = "torch"
+    fixed_batch = None
+
+    def __init__(self, path, manifest, stats, model):
+        super().__init__(path, manifest, stats)
+        self.model = model
+
+    def entry_names(self) -> set[str]:
+        return {e.entry for e in self.manifest.entries}
+
+    def supports(self, resolution: int) -> bool:
+        return int(resolution) >= 16          # any size: untrained ones via interpolated BN
+
+    def run(self, resolution, x):
+        import torch
+
+        if resolution not in self.stats.entry_loads:      # BN set chosen by the input size (hook)
+            self._count_entry_load(resolution)
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(x)).float().numpy()
+
+
+class ExecuTorchBackend(_Backend):
+    """``Runtime.get().load_program(path)`` once; each ``forward_<r>`` method loaded once, lazily."""
+
+    name = "executorch"
+
+    def __init__(self, path, manifest, stats):
+        super().__init__(path, manifest, stats)
+        try:
+            from executorch.runtime import Runtime
+        except ImportError as e:
+            raise RuntimeLoadError(f"cannot open {path.name}: the ExecuTorch runtime is not installed "
+                                   f"(pip install 'rsnet-edge[executorch]'): {_one_line(e)}") from None
+        try:
+            self.program = Runtime.get().load_program(path)
+        except Exception as e:  # the pybindings raise RuntimeError/ValueError for bad flatbuffers
+            raise RuntimeLoadError(f"{path.name} is not a loadable ExecuTorch program (truncated or "
+                                   f"corrupt?): {_one_line(e)}") from None
+        stats.file_loads += 1
+        self.methods: dict[str, Any] = {}
+
+    def entry_names(self) -> set[str]:
+        return set(self.program.method_names)
+
+    def _method(self, resolution: int):
+        name = entry_name(resolution)
+        m = self.methods.get(name)
+        if m is None:
+            try:
+                m = self.program.load_method(name)
+            except Exception as e:
+                raise RuntimeLoadError(f"{self.path.name}: cannot load method {name}: {_one_line(e)}") from None
+            if m is None:
+                raise RuntimeLoadError(f"{self.path.name} has no method {name}")
+            self.methods[name] = m
+            self._count_entry_load(resolution)
+        return m
+
+    def run(self, resolution, x):
+        import torch
+
+        out = self._method(resolution).execute([torch.from_numpy(x)])
+        return out[0].float().numpy() if hasattr(out[0], "numpy") else np.asarray(out[0])
+
+
+class TFLiteBackend(_Backend):
+    """One LiteRT ``Interpreter`` for the file; one signature runner per resolution, made once."""
+
+    name = "tflite"
+
+    def __init__(self, path, manifest, stats, num_threads: int | None = None):
+        super().__init__(path, manifest, stats)
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as e:
+            raise RuntimeLoadError(f"cannot open {path.name}: the LiteRT runtime is not installed "
+                                   f"(pip install 'rsnet-edge[tflite]'): {_one_line(e)}") from None
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            self.signatures = dict(self.interpreter.get_signature_list())
+        except Exception as e:
+            raise RuntimeLoadError(f"{path.name} is not a loadable LiteRT model (truncated or "
+                                   f"corrupt?): {_one_line(e)}") from None
+        stats.file_loads += 1
+        self.runners: dict[str, tuple[Any, str, str]] = {}
+
+    def entry_names(self) -> set[str]:
+        return set(self.signatures)
+
+    def _runner(self, resolution: int):
+        name = entry_name(resolution)
+        r = self.runners.get(name)
+        if r is None:
+            try:
+                runner = self.interpreter.get_signature_runner(name)
+            except Exception as e:
+                raise RuntimeLoadError(f"{self.path.name}: no signature {name}: {_one_line(e)}") from None
+            inputs = list(runner.get_input_details())
+            outputs = list(self.signatures[name].get("outputs", []))
+            if len(inputs) != 1:
+                raise RuntimeLoadError(f"{self.path.name}: signature {name} takes {len(inputs)} inputs, "
+                                       f"expected one image tensor")
+            r = (runner, inputs[0], outputs[0] if outputs else "")
+            self.runners[name] = r
+            self._count_entry_load(resolution)
+        return r
+
+    def run(self, resolution, x):
+        runner, in_name, out_name = self._runner(resolution)
+        out = runner(**{in_name: x})
+        y = out[out_name] if out_name in out else next(iter(out.values()))
+        return np.asarray(y, dtype=np.float32)
+
+
+class OnnxBackend(_Backend):
+    """One ``onnxruntime.InferenceSession``. Entry points are graph outputs named ``forward_<r>``
+    (with one input per resolution), or the single output of a one-resolution model."""
+
+    name = "onnx"
+
+    def __init__(self, path, manifest, stats):
+        super().__init__(path, manifest, stats)
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise RuntimeLoadError(f"cannot open {path.name}: onnxruntime is not installed: "
+                                   f"{_one_line(e)}") from None
+        try:
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 3
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise RuntimeLoadError(f"{path.name} is not a loadable ONNX model (truncated or corrupt?): "
+                                   f"{_one_line(e)}") from None
+        stats.file_loads += 1
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.seen: set[int] = set()
+
+    def _io(self, resolution: int) -> tuple[str, str]:
+        name = entry_name(resolution)
+        if len(self.outputs) == 1 and len(self.inputs) == 1:
+            return self.inputs[0], self.outputs[0]
+        if name in self.outputs:
+            k = self.outputs.index(name)
+            cand = [i for i in self.inputs if i.endswith(f"_{resolution}")]
+            return (cand[0] if cand else self.inputs[k]), name
+        raise RuntimeLoadError(f"{self.path.name} has no output {name}")
+
+    def entry_names(self) -> set[str]:
+        if len(self.outputs) == 1 and len(self.manifest.entries) == 1:
+            return {self.manifest.entries[0].entry}
+        return set(self.outputs)
+
+    def run(self, resolution, x):
+        i, o = self._io(resolution)
+        if resolution not in self.seen:
+            self.seen.add(resolution)
+            self._count_entry_load(resolution)
+        feeds = {i: x}
+        if len(self.inputs) > 1:       # multi-entry graph: the other inputs get an empty-batch image
+            for other in self.inputs:
+                if other != i:
+                    shape = [d if isinstance(d, int) else 1 for d in
+                             next(s.shape for s in self.session.get_inputs() if s.name == other)]
+                    feeds[other] = np.zeros(shape, np.float32)
+        return np.asarray(self.session.run([o], feeds)[0], dtype=np.float32)
+
+
+class CoreMLBackend(_Backend):
+    """A Core ML multifunction ``.mlpackage`` (one function per resolution). macOS only."""
+
+    name = "coreml"
+
+    def __init__(self, path, manifest, stats):
+        super().__init__(path, manifest, stats)
+        if platform.system() != "Darwin":
+            raise RuntimeLoadError(f"{path.name}: Core ML packages run only on macOS (this is "
+                                   f"{platform.system()}); use the .pte or .tflite artifact here")
+        try:
+            import coremltools as ct
+        except ImportError as e:
+            raise RuntimeLoadError(f"cannot open {path.name}: coremltools is not installed: "
+                                   f"{_one_line(e)}") from None
+        self.ct = ct
+        self.models: dict[str, Any] = {}
+        try:   # validate the package once; functions are compiled lazily per resolution
+            self.spec = ct.utils.load_spec(str(path))
+        except Exception as e:
+            raise RuntimeLoadError(f"{path.name} is not a readable Core ML package: {_one_line(e)}") from None
+        stats.file_loads += 1
+
+    def entry_names(self) -> set[str]:
+        desc = self.spec.description
+        names = {f.name for f in getattr(desc, "functions", [])}
+        return names or {e.entry for e in self.manifest.entries}
+
+    def run(self, resolution, x):
+        name = entry_name(resolution)
+        m = self.models.get(name)
+        if m is None:
+            try:
+                m = self.ct.models.MLModel(str(self.path), function_name=name)
+            except Exception as e:
+                raise RuntimeLoadError(f"{self.path.name}: cannot load function {name}: {_one_line(e)}") from None
+            self.models[name] = m
+            self._count_entry_load(resolution)
+        in_name = m.get_spec().description.input[0].name
+        out = m.predict({in_name: x})
+        return np.asarray(next(iter(out.values())), dtype=np.float32)
+
+
+# ============================================================================== classifier
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class Classifier:
+    """The loaded artifact: same interface for every backend (see the module docstring)."""
+
+    def __init__(self, path: Path, manifest: Manifest, backend: _Backend, stats: Stats):
+        self.path, self.manifest, self.backend, self.stats = path, manifest, backend, stats
+        self.resolution = int(manifest.default_resolution)
+
+    def __repr__(self) -> str:
+        return (f"Classifier({self.path.name!r}, backend={self.backend_name}, "
+                f"resolutions={self.resolutions}, resolution={self.resolution})")
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def resolutions(self) -> list[int]:
+        return list(self.manifest.resolutions)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.manifest.class_names)
+
+    def _check(self, resolution: int) -> int:
+        try:
+            r = int(resolution)
+        except (TypeError, ValueError):
+            raise ValueError(f"resolution must be an integer, got {resolution!r}") from None
+        if not self.backend.supports(r):
+            raise ValueError(f"resolution {r} is not served by {self.path.name} (it has {self.resolutions})")
+        return r
+
+    def set_resolution(self, resolution: int) -> int:
+        """Make ``resolution`` the default for :meth:`predict`. Cheap: no file access."""
+        r = self._check(resolution)
+        if r != self.resolution:
+            self.stats.switches += 1
+        self.resolution = r
+        return r
+
+    # ------------------------------------------------------------------ lower level
+    def preprocess(self, images: Sequence[Any], resolution: int | None = None) -> np.ndarray:
+        """Decoded/loaded images -> the float32 batch the entry point takes (manifest's recipe)."""
+        from .preprocess import eval_batch, load_rgb
+
+        r = self.resolution if resolution is None else self._check(resolution)
+        pil = [load_rgb(im) if isinstance(im, (str, os.PathLike)) else im.convert("RGB") for im in images]
+        inp = self.manifest.input
+        return eval_batch(pil, r, inp.mean, inp.std, inp.crop_pct, inp.layout)
+
+    def dummy_input(self, resolution: int | None = None, batch: int = 1) -> np.ndarray:
+        r = self.resolution if resolution is None else self._check(resolution)
+        shape = (batch, r, r, 3) if self.manifest.input.layout == "NHWC" else (batch, 3, r, r)
+        return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+
+    def run(self, x: np.ndarray, resolution: int | None = None) -> np.ndarray:
+        """Logits ``[N, classes]`` for a preprocessed batch (split into single images where the
+        artifact's entry points have a static batch of one)."""
+        r = self.resolution if resolution is None else self._check(resolution)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        fb = self.backend.fixed_batch
+        if fb is None or x.shape[0] == fb:
+            return self.backend.run(r, x)
+        return np.concatenate([self.backend.run(r, x[i:i + 1]) for i in range(x.shape[0])])
+
+    # ------------------------------------------------------------------ high level
+    def predict_proba(self, images: Sequence[Any], resolution: int | None = None) -> np.ndarray:
+        return _softmax(self.run(self.preprocess(images, resolution), resolution))
+
+    def predict(self, images: Any, resolution: int | None = None, topk: int = 5
+                ) -> list[list[tuple[str, float]]]:
+        """Per image, the ``topk`` (class_name, probability) pairs, most likely first."""
+        if isinstance(images, (str, os.PathLike)) or hasattr(images, "convert"):
+            images = [images]
+        images = list(images)
+        if not images:
+            return []
+        p = self.predict_proba(images, resolution)
+        k = max(1, min(int(topk), p.shape[1]))
+        names = self.manifest.class_names
+        out = []
+        for row in p:
+            idx = np.argsort(-row, kind="stable")[:k]
+            out.append([(names[i] if i < len(names) else str(i), float(row[i])) for i in idx])
+        return out
+
+
+# =================================================================================== load
+def _read_manifest(path: Path, backend: str) -> Manifest:
+    try:
+        return read_sidecar(path)
+    except ManifestError as e:
+        embedded = _embedded_manifest(path, backend)
+        if embedded is not None:
+            return embedded
+        raise RuntimeLoadError(f"{path.name}: {_one_line(e)}") from None
+
+
+def _embedded_manifest(path: Path, backend: str) -> Manifest | None:
+    """The manifest the converters embed in the artifact, when they offer a reader for it."""
+    try:
+        if backend == "executorch":
+            from converters import executorch as conv
+        elif backend == "tflite":
+            from converters import tflite as conv
+        else:
+            return None
+    except Exception:
+        return None
+    reader = getattr(conv, "read_embedded_manifest", None)
+    if reader is None:
+        return None
+    try:
+        m = reader(path)
+    except Exception as e:
+        raise RuntimeLoadError(f"{path.name}: embedded manifest unreadable: {_one_line(e)}") from None
+    if m is None or isinstance(m, Manifest):
+        return m
+    try:
+        return Manifest.from_json(m) if isinstance(m, (str, bytes)) else Manifest.from_dict(m)
+    except ManifestError as e:
+        raise RuntimeLoadError(f"{path.name}: embedded manifest invalid: {_one_line(e)}") from None
+
+
+def _load_torch(path: Path, resolutions: Iterable[int] | None, stats: Stats) -> Classifier:
+    from .checkpoint import CheckpointError, load_checkpoint, manifest_for, model_from_checkpoint
+
+    try:
+        ckpt = load_checkpoint(path)
+        model = model_from_checkpoint(ckpt, interpolate=True)
+        manifest = manifest_for(ckpt, "torch", resolutions=list(resolutions) if resolutions else None,
+                                checkpoint_path=path)
+    except (CheckpointError, ValueError) as e:
+        raise RuntimeLoadError(_one_line(e)) from None
+    stats.file_loads += 1
+    manifest.artifact = {"file": path.name, "sha256": manifest.checkpoint.get("sha256"),
+                         "size_bytes": path.stat().st_size}
+    return Classifier(path, manifest, TorchBackend(path, manifest, stats, model), stats)
+
+
+def load(path: str | os.PathLike, *, verify: bool = True, resolutions: Iterable[int] | None = None,
+         num_threads: int | None = None) -> Classifier:
+    """Open an artifact (``.pt``, ``.pte``, ``.tflite``, ``.onnx``, ``.mlpackage``).
+
+    ``verify`` checks the artifact's sha256 against its manifest (refuses a mismatch).
+    ``resolutions`` (checkpoints only) adds served resolutions, untrained ones by interpolated BN.
+    ``num_threads`` (LiteRT only) sets the interpreter's thread count.
+    Raises :class:`RuntimeLoadError` (a ValueError) with one clear line.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    kind = SUFFIXES.get(suffix)
+    if kind is None:
+        raise RuntimeLoadError(f"{p.name}: unknown artifact type {suffix or '(no suffix)'} "
+                               f"(expected one of {', '.join(sorted(SUFFIXES))})")
+    if not p.exists():
+        raise RuntimeLoadError(f"{p} does not exist")
+    stats = Stats()
+    if kind == "torch":
+        return _load_torch(p, resolutions, stats)
+    if resolutions:
+        raise RuntimeLoadError(f"{p.name}: only checkpoints serve extra resolutions (the artifact's "
+                               f"entry points are fixed at conversion)")
+    if kind != "coreml" and (not p.is_file() or p.stat().st_size == 0):
+        raise RuntimeLoadError(f"{p.name} is empty or not a file (truncated?)")
+    manifest = _read_manifest(p, kind)
+    if manifest.backend != kind:
+        raise RuntimeLoadError(f"{p.name}: its manifest describes a {manifest.backend} artifact, "
+                               f"not {kind} ({sidecar_path(p).name} belongs to another file?)")
+    if verify:
+        try:
+            check_artifact(manifest, p)
+        except ManifestError as e:
+            raise RuntimeLoadError(_one_line(e)) from None
+    if kind == "executorch":
+        backend: _Backend = ExecuTorchBackend(p, manifest, stats)
+    elif kind == "tflite":
+        backend = TFLiteBackend(p, manifest, stats, num_threads)
+    elif kind == "onnx":
+        backend = OnnxBackend(p, manifest, stats)
+    else:
+        backend = CoreMLBackend(p, manifest, stats)
+    have = backend.entry_names()
+    missing = [e.entry for e in manifest.entries if e.entry not in have]
+    if missing:
+        raise RuntimeLoadError(f"{p.name}: manifest lists entry point(s) {', '.join(missing)} that the "
+                               f"artifact does not have (it has {', '.join(sorted(have)) or 'none'})")
+    return Classifier(p, manifest, backend, stats)
+
+
+def timed_load(path: str | os.PathLike, **kw) -> tuple[Classifier, float]:
+    """(classifier, seconds) -- used by the bench."""
+    t = time.perf_counter()
+    clf = load(path, **kw)
+    return clf, time.perf_counter() - t

@@ -1,0 +1,95 @@
+"""Training views come from ONE crop and flip; corrupt images are skipped; built-in data is deterministic."""
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+from training.data import TrainViews, collate_views, train_dataset, val_dataset
+from training.synthetic import generate, make_image
+
+RS = [96, 64, 32]
+
+
+def _err(views):
+    """Mean abs difference between the low-res view and the high-res view downsampled to it."""
+    hi, lo = views[0], views[-1]
+    down = F.interpolate(hi[None], size=lo.shape[-2:], mode="bilinear", antialias=True, align_corners=False)[0]
+    return (down - lo).abs().mean().item()
+
+
+def _asymmetric_image():
+    img = make_image("arrow", 7, size=160)
+    return img
+
+
+def test_all_views_come_from_the_same_crop_and_flip():
+    img = _asymmetric_image()
+    single = TrainViews(RS, IMAGENET_MEAN, IMAGENET_STD, multi_crop=False)
+    multi = TrainViews(RS, IMAGENET_MEAN, IMAGENET_STD, multi_crop=True)
+    same, diff = [], []
+    for seed in range(20):
+        torch.manual_seed(seed)
+        v = single(img)
+        assert [t.shape[-1] for t in v] == RS
+        same.append(_err(v))
+        torch.manual_seed(seed)
+        diff.append(_err(multi(img)))
+    # a downsampled high-resolution view matches the low-resolution view of the same crop
+    assert max(same) < 0.08, same
+    # independent crops (the ablation) do not
+    assert sorted(diff)[len(diff) // 2] > 4 * max(same), (same, diff)
+
+
+def test_flip_is_shared():
+    img = _asymmetric_image()
+    tv = TrainViews(RS, IMAGENET_MEAN, IMAGENET_STD)
+    flips = set()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        crops = tv.crops(img)
+        assert len({c for c in crops}) == 1  # the same Crop (box and flip) for every resolution
+        flips.add(crops[0].flip)
+    assert flips == {True, False}
+
+
+def test_corrupt_images_are_skipped_and_counted(tmp_path):
+    root = generate(tmp_path / "ds", num_classes=3, train_per_class=4, val_per_class=2, size=64, progress=False)
+    bad = root / "train" / "disc" / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    (root / "train" / "ring" / "truncated.jpg").write_bytes((root / "train" / "ring" / "ring_00000.jpg").read_bytes()[:50])
+    ds = train_dataset(root, [48, 32], IMAGENET_MEAN, IMAGENET_STD)
+    assert len(ds) == 14
+    loader = DataLoader(ds, batch_size=5, collate_fn=collate_views)
+    seen = skipped = 0
+    for views, target, bad_n in loader:
+        skipped += bad_n
+        if views is not None:
+            assert views[0].shape[1:] == (3, 48, 48) and views[1].shape[1:] == (3, 32, 32)
+            seen += len(target)
+    assert (seen, skipped) == (12, 2)
+
+
+def test_validation_views_and_class_order(tmp_path):
+    root = generate(tmp_path / "ds", num_classes=3, train_per_class=2, val_per_class=2, size=64, progress=False)
+    tr = train_dataset(root, [48], IMAGENET_MEAN, IMAGENET_STD)
+    va = val_dataset(root, [48, 32], IMAGENET_MEAN, IMAGENET_STD, 0.875, tr.classes)
+    views, target = va[0]
+    assert [v.shape for v in views] == [(3, 48, 48), (3, 32, 32)]
+    assert va.classes == tr.classes == sorted(tr.classes)
+
+
+def test_builtin_dataset_is_deterministic_and_image_folder_shaped(tmp_path):
+    a = generate(tmp_path / "a", num_classes=10, train_per_class=2, val_per_class=1, size=128, seed=3, progress=False)
+    b = generate(tmp_path / "b", num_classes=10, train_per_class=2, val_per_class=1, size=128, seed=3, progress=False)
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*.jpg"))
+    assert len(files_a) == 30 and len({p.parts[1] for p in files_a}) == 10
+    assert files_a == sorted(p.relative_to(b) for p in b.rglob("*.jpg"))
+    for p in files_a:
+        assert (a / p).read_bytes() == (b / p).read_bytes()
+    with Image.open(a / files_a[0]) as im:
+        assert im.size == (128, 128)
+    # a different seed gives different images
+    c = generate(tmp_path / "c", num_classes=10, train_per_class=2, val_per_class=1, size=128, seed=4, progress=False)
+    assert (a / files_a[0]).read_bytes() != (c / files_a[0]).read_bytes()

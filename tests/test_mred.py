@@ -1,0 +1,106 @@
+"""MRED loss terms against hand computations, and gradient routing (paper Eq. 2, 5-10)."""
+
+import math
+
+import pytest
+import torch
+
+from training.mred import mred_loss
+
+
+def _softmax(v):
+    e = [math.exp(x) for x in v]
+    return [x / sum(e) for x in e]
+
+
+def _ce(z, y):
+    return -math.log(_softmax(z)[y])
+
+
+def _kl(zt, zs):
+    pt, ps = _softmax(zt), _softmax(zs)
+    return sum(a * math.log(a / b) for a, b in zip(pt, ps))
+
+
+# two samples, three classes, S = 3 resolutions (highest first)
+Z = [[[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]],
+     [[1.0, 1.0, 0.0], [-0.5, 0.0, 1.5]],
+     [[0.0, 2.0, 1.0], [0.3, -0.2, 0.1]]]
+Y = [0, 2]
+A = [0.2, -0.1, 0.4]
+
+
+def _hand():
+    S, N = len(Z), len(Y)
+    cls = sum(sum(_ce(Z[s][i], Y[i]) for i in range(N)) / N for s in range(S))
+    w = _softmax(A)
+    z0 = [[sum(w[s] * Z[s][i][c] for s in range(S)) for c in range(3)] for i in range(N)]
+    ens = sum(_ce(z0[i], Y[i]) for i in range(N)) / N
+    chain = [z0] + Z
+    van = sum(sum(_kl(z0[i], Z[s][i]) for i in range(N)) / N for s in range(S))
+    full = 2 / (S + 1) * sum(sum(_kl(chain[t][i], chain[s][i]) for i in range(N)) / N
+                             for t in range(S) for s in range(t + 1, S + 1))
+    return cls, ens, van, full
+
+
+def _tensors():
+    logits = [torch.tensor(z, requires_grad=True) for z in Z]
+    return logits, torch.tensor(Y), torch.tensor(A, requires_grad=True)
+
+
+@pytest.mark.parametrize("mode", ["full", "vanilla", "none"])
+def test_terms_match_hand_computation(mode):
+    cls, ens, van, full = _hand()
+    logits, y, alpha = _tensors()
+    out = mred_loss(logits, y, alpha, mode)
+    assert out["cls"].item() == pytest.approx(cls, rel=1e-5)
+    if mode == "none":
+        assert out["ens"].item() == 0 and out["dis"].item() == 0
+        assert out["total"].item() == pytest.approx(cls, rel=1e-5)
+        return
+    assert out["ens"].item() == pytest.approx(ens, rel=1e-5)
+    want_dis = full if mode == "full" else van
+    assert out["dis"].item() == pytest.approx(want_dis, rel=1e-5)
+    assert out["total"].item() == pytest.approx(cls + ens + want_dis, rel=1e-5)
+
+
+def test_alpha_gets_gradient_from_ens_only():
+    logits, y, alpha = _tensors()
+    out = mred_loss(logits, y, alpha, "full")
+    g_ens = torch.autograd.grad(out["ens"], alpha, retain_graph=True)[0]
+    assert g_ens.abs().sum() > 0
+    for term in ("cls", "dis"):
+        g = torch.autograd.grad(out[term], alpha, retain_graph=True, allow_unused=True)[0]
+        assert g is None or g.abs().sum() == 0, term
+    # and ens moves no network output: logits get no gradient from it
+    g_logits = torch.autograd.grad(out["ens"], logits, allow_unused=True)
+    assert all(g is None or g.abs().sum() == 0 for g in g_logits)
+
+
+def test_no_gradient_flows_into_a_teacher():
+    """In full MRED the highest resolution teaches the others but is taught only by the ensemble
+    (which is detached), so dis must give z_1's... every pair's teacher side no gradient: check with
+    KL terms isolated — the gradient of dis w.r.t. z_s equals that of its terms as a student."""
+    logits, y, alpha = _tensors()
+    out = mred_loss(logits, y, alpha, "full")
+    g = torch.autograd.grad(out["dis"], logits)
+    # hand gradient: d/dz_s of sum over teachers t<s of KL(p_t || p_s) = n_teachers * p_s - sum_t p_t,
+    # batch-averaged and scaled by 2/(S+1); teachers contribute nothing
+    S, N = len(Z), len(Y)
+    w = _softmax(A)
+    z0 = [[sum(w[s] * Z[s][i][c] for s in range(S)) for c in range(3)] for i in range(N)]
+    chain = [z0] + Z
+    for s in range(S):
+        for i in range(N):
+            ps = _softmax(Z[s][i])
+            teachers = [_softmax(chain[t][i]) for t in range(s + 1)]
+            want = [2 / (S + 1) * (len(teachers) * ps[c] - sum(pt[c] for pt in teachers)) / N for c in range(3)]
+            assert g[s][i].tolist() == pytest.approx(want, abs=1e-6)
+
+
+def test_bad_arguments():
+    logits, y, alpha = _tensors()
+    with pytest.raises(ValueError, match="mode"):
+        mred_loss(logits, y, alpha, "bogus")
+    with pytest.raises(ValueError, match="alpha"):
+        mred_loss(logits, y, alpha[:2], "full")

@@ -1,0 +1,59 @@
+"""Multi-Resolution Ensemble Distillation (paper 3.3, Eq. 2 and 5-10).
+
+``mred_loss(logits, target, alpha, mode)`` with ``logits`` the S per-resolution logits [N, C],
+highest resolution first, and ``alpha`` the S unnormalised importance scores:
+
+- ``cls``  = sum_s CE(z_s, y)                                    (Eq. 2)
+- ``z_0``  = sum_s softmax(alpha)_s * detach(z_s); ``ens`` = CE(z_0, y)   (Eq. 5-6: moves alpha only)
+- ``dis``  vanilla: sum_s KL(p_0 || p_s)                          (Eq. 8)
+           full:    2/(S+1) * sum_{t=0}^{S-1} sum_{s>t} KL(p_t || p_s)   (Eq. 10; t=0 is the ensemble)
+           none:    0  (the paper's "Parallel" training)
+           from_students: Eq. 10 without the ensemble teacher (only p_1..p_{S-1} teach; Table 5)
+  every teacher p_t is detached; KL is averaged over the batch (Eq. 7).
+- ``total`` = cls + ens + dis                                     (Eq. 9)
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+MODES = ("full", "vanilla", "none", "from_students")
+
+
+def kl_div(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+    """D_kl(p_t || p_s) of Eq. 7, batch-averaged; the teacher is detached."""
+    t = F.log_softmax(teacher_logits.detach().float(), dim=1)
+    s = F.log_softmax(student_logits.float(), dim=1)
+    return F.kl_div(s, t, reduction="batchmean", log_target=True)
+
+
+def ensemble_logits(logits: Sequence[torch.Tensor], alpha: torch.Tensor) -> torch.Tensor:
+    """z_0 = sum_s softmax(alpha)_s z_s, from DETACHED z_s (Eq. 5): gradients reach alpha only."""
+    w = torch.softmax(alpha.float(), dim=0)
+    return sum(w[s] * z.detach().float() for s, z in enumerate(logits))
+
+
+def mred_loss(logits: Sequence[torch.Tensor], target: torch.Tensor, alpha: torch.Tensor,
+              mode: str = "full") -> Mapping[str, torch.Tensor]:
+    if mode not in MODES:
+        raise ValueError(f"unknown MRED mode {mode!r} (expected one of {MODES})")
+    S = len(logits)
+    if alpha.numel() != S:
+        raise ValueError(f"alpha has {alpha.numel()} scores for {S} resolutions")
+    cls = sum(F.cross_entropy(z.float(), target) for z in logits)
+    zero = cls.new_zeros(())
+    if mode == "none":
+        return {"total": cls, "cls": cls, "ens": zero, "dis": zero}
+    z0 = ensemble_logits(logits, alpha)
+    ens = F.cross_entropy(z0, target)
+    if mode == "vanilla":
+        dis = sum(kl_div(z0, z) for z in logits)
+    else:
+        chain = ([z0] if mode == "full" else []) + list(logits)
+        dis = sum(kl_div(chain[t], chain[s]) for t in range(len(chain)) for s in range(t + 1, len(chain)))
+        dis = dis * (2.0 / (S + 1)) if mode == "full" else dis * (2.0 / S if S > 1 else 0.0)
+    dis = dis if torch.is_tensor(dis) else zero
+    return {"total": cls + ens + dis, "cls": cls, "ens": ens, "dis": dis}
