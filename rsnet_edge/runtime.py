@@ -39,6 +39,11 @@ import numpy as np
 
 from .manifest import Manifest, ManifestError, check_artifact, entry_name, read_sidecar, sidecar_path
 
+#: where the converters embed the manifest (same names as converters.prepare.MANIFEST_KEY and
+#: ET_MANIFEST_METHOD; the runtime does not import the converters)
+TFLITE_MANIFEST_METADATA = "rsnet_edge.manifest"
+ET_MANIFEST_METHOD = "manifest_json"
+
 SUFFIXES = {".pt": "torch", ".pth": "torch", ".pte": "executorch", ".tflite": "tflite",
             ".onnx": "onnx", ".mlpackage": "coreml"}
 
@@ -81,6 +86,10 @@ class _Backend:
 
     def supports(self, resolution: int) -> bool:
         return resolution in self.manifest.resolutions
+
+    def embedded_manifest(self) -> str | bytes | None:
+        """The manifest JSON stored inside the artifact, if the format carries one."""
+        return None
 
     def run(self, resolution: int, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -135,7 +144,13 @@ class ExecuTorchBackend(_Backend):
         self.methods: dict[str, Any] = {}
 
     def entry_names(self) -> set[str]:
-        return set(self.program.method_names)
+        return set(self.program.method_names) - {ET_MANIFEST_METHOD}
+
+    def embedded_manifest(self):
+        if ET_MANIFEST_METHOD not in self.program.method_names:
+            return None
+        out = self.program.load_method(ET_MANIFEST_METHOD).execute([])
+        return out[0] if out else None
 
     def _method(self, resolution: int):
         name = entry_name(resolution)
@@ -144,7 +159,8 @@ class ExecuTorchBackend(_Backend):
             try:
                 m = self.program.load_method(name)
             except Exception as e:
-                raise RuntimeLoadError(f"{self.path.name}: cannot load method {name}: {_one_line(e)}") from None
+                raise RuntimeLoadError(f"{self.path.name}: cannot load method {name}: "
+                                       f"{_one_line(e)}") from None
             if m is None:
                 raise RuntimeLoadError(f"{self.path.name} has no method {name}")
             self.methods[name] = m
@@ -181,6 +197,21 @@ class TFLiteBackend(_Backend):
 
     def entry_names(self) -> set[str]:
         return set(self.signatures)
+
+    def embedded_manifest(self):
+        from ai_edge_litert import schema_py_generated as fb
+
+        data = self.path.read_bytes()
+        model = fb.Model.GetRootAs(data, 0)
+        for i in range(model.MetadataLength()):
+            md = model.Metadata(i)
+            if md.Name().decode() != TFLITE_MANIFEST_METADATA:
+                continue
+            buf = model.Buffers(md.Buffer())
+            if buf.Offset() > 1:                       # stored after the flatbuffer (large models)
+                return bytes(data[buf.Offset():buf.Offset() + buf.Size()])
+            return buf.DataAsNumpy().tobytes() if buf.DataLength() else None
+        return None
 
     def _runner(self, resolution: int):
         name = entry_name(resolution)
@@ -297,7 +328,8 @@ class CoreMLBackend(_Backend):
             try:
                 m = self.ct.models.MLModel(str(self.path), function_name=name)
             except Exception as e:
-                raise RuntimeLoadError(f"{self.path.name}: cannot load function {name}: {_one_line(e)}") from None
+                raise RuntimeLoadError(f"{self.path.name}: cannot load function {name}: "
+                                       f"{_one_line(e)}") from None
             self.models[name] = m
             self._count_entry_load(resolution)
         in_name = m.get_spec().description.input[0].name
@@ -400,40 +432,43 @@ class Classifier:
 
 
 # =================================================================================== load
-def _read_manifest(path: Path, backend: str) -> Manifest:
-    try:
-        return read_sidecar(path)
-    except ManifestError as e:
-        embedded = _embedded_manifest(path, backend)
-        if embedded is not None:
-            return embedded
-        raise RuntimeLoadError(f"{path.name}: {_one_line(e)}") from None
-
-
-def _embedded_manifest(path: Path, backend: str) -> Manifest | None:
-    """The manifest the converters embed in the artifact, when they offer a reader for it."""
-    try:
-        if backend == "executorch":
-            from converters import executorch as conv
-        elif backend == "tflite":
-            from converters import tflite as conv
-        else:
-            return None
-    except Exception:
-        return None
-    reader = getattr(conv, "read_embedded_manifest", None)
-    if reader is None:
+def _parse_embedded(path: Path, raw: Any) -> Manifest | None:
+    if raw is None:
         return None
     try:
-        m = reader(path)
-    except Exception as e:
-        raise RuntimeLoadError(f"{path.name}: embedded manifest unreadable: {_one_line(e)}") from None
-    if m is None or isinstance(m, Manifest):
-        return m
-    try:
-        return Manifest.from_json(m) if isinstance(m, (str, bytes)) else Manifest.from_dict(m)
+        return Manifest.from_json(raw)
     except ManifestError as e:
-        raise RuntimeLoadError(f"{path.name}: embedded manifest invalid: {_one_line(e)}") from None
+        raise RuntimeLoadError(f"{path.name}: the manifest embedded in the artifact is invalid: "
+                               f"{_one_line(e)}") from None
+
+
+def _same_model(a: Manifest, b: Manifest) -> str | None:
+    """Why two manifests (sidecar, embedded) do not describe the same model, or None."""
+    for what, x, y in (("backend", a.backend, b.backend), ("arch", a.arch, b.arch),
+                       ("entry points", [(e.resolution, e.entry) for e in a.entries],
+                        [(e.resolution, e.entry) for e in b.entries]),
+                       ("class names", a.class_names, b.class_names),
+                       ("preprocessing", a.input, b.input), ("weights", a.weights, b.weights)):
+        if x != y:
+            return what
+    return None
+
+
+#: flatbuffer file identifiers (bytes 4..8): ExecuTorch "ET" + schema version, LiteRT "TFL3"
+_MAGIC = {"executorch": (b"ET", "an ExecuTorch program"), "tflite": (b"TFL3", "a LiteRT model")}
+
+
+def _check_magic(path: Path, kind: str) -> None:
+    """Refuse a file that is not even of the right format before a native loader sees it (the
+    ExecuTorch pybindings abort the process on some garbage inputs instead of raising)."""
+    if kind not in _MAGIC:
+        return
+    magic, what = _MAGIC[kind]
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or not head[4:].startswith(magic):
+        raise RuntimeLoadError(f"{path.name} is not {what} (no {magic.decode()!r} identifier in its "
+                               f"header; truncated or corrupt?)")
 
 
 def _load_torch(path: Path, resolutions: Iterable[int] | None, stats: Stats) -> Classifier:
@@ -477,23 +512,49 @@ def load(path: str | os.PathLike, *, verify: bool = True, resolutions: Iterable[
                                f"entry points are fixed at conversion)")
     if kind != "coreml" and (not p.is_file() or p.stat().st_size == 0):
         raise RuntimeLoadError(f"{p.name} is empty or not a file (truncated?)")
-    manifest = _read_manifest(p, kind)
-    if manifest.backend != kind:
-        raise RuntimeLoadError(f"{p.name}: its manifest describes a {manifest.backend} artifact, "
-                               f"not {kind} ({sidecar_path(p).name} belongs to another file?)")
-    if verify:
+    sidecar: Manifest | None = None
+    if sidecar_path(p).exists():
         try:
-            check_artifact(manifest, p)
+            sidecar = read_sidecar(p)
         except ManifestError as e:
-            raise RuntimeLoadError(_one_line(e)) from None
+            raise RuntimeLoadError(f"{sidecar_path(p).name}: {_one_line(e)}") from None
+        if sidecar.backend != kind:
+            raise RuntimeLoadError(f"{p.name}: its manifest describes a {sidecar.backend} artifact, "
+                                   f"not {kind} ({sidecar_path(p).name} belongs to another file?)")
+        if verify:                                   # before the native loader sees the bytes
+            try:
+                check_artifact(sidecar, p)
+            except ManifestError as e:
+                raise RuntimeLoadError(_one_line(e)) from None
+    _check_magic(p, kind)
     if kind == "executorch":
-        backend: _Backend = ExecuTorchBackend(p, manifest, stats)
+        backend: _Backend = ExecuTorchBackend(p, sidecar, stats)
     elif kind == "tflite":
-        backend = TFLiteBackend(p, manifest, stats, num_threads)
+        backend = TFLiteBackend(p, sidecar, stats, num_threads)
     elif kind == "onnx":
-        backend = OnnxBackend(p, manifest, stats)
+        backend = OnnxBackend(p, sidecar, stats)
     else:
-        backend = CoreMLBackend(p, manifest, stats)
+        backend = CoreMLBackend(p, sidecar, stats)
+    embedded = None
+    if sidecar is None or verify:
+        try:
+            embedded = _parse_embedded(p, backend.embedded_manifest())
+        except RuntimeLoadError:
+            raise
+        except Exception as e:
+            raise RuntimeLoadError(f"{p.name}: cannot read the embedded manifest: {_one_line(e)}") from None
+    if sidecar is None and embedded is None:
+        raise RuntimeLoadError(f"{p.name}: no manifest (expected {sidecar_path(p).name} beside it, "
+                               f"and none is embedded)")
+    if sidecar is not None and embedded is not None:
+        why = _same_model(sidecar, embedded)
+        if why:
+            raise RuntimeLoadError(f"{p.name}: {sidecar_path(p).name} disagrees with the manifest "
+                                   f"embedded in the artifact ({why} differ)")
+    manifest = sidecar or embedded
+    if manifest.backend != kind:
+        raise RuntimeLoadError(f"{p.name}: its manifest describes a {manifest.backend} artifact, not {kind}")
+    backend.manifest = manifest
     have = backend.entry_names()
     missing = [e.entry for e in manifest.entries if e.entry not in have]
     if missing:

@@ -42,7 +42,7 @@ class Crop:
 
 def draw_crop(img: Image.Image) -> Crop:
     """One RandomResizedCrop box (torchvision's sampling rule) and one flip decision, drawn from
-    torch's global RNG (seeded per DataLoader worker)."""
+    torch's global RNG (the trainer seeds it per sample: see ``ImageFolderViews.__getitem__``)."""
     top, left, h, w = RandomResizedCrop.get_params(img, list(SCALE), list(RATIO))
     return Crop(top, left, h, w, bool(torch.rand(1) < 0.5))
 

@@ -118,7 +118,7 @@ def make_image(cls: str, seed: int, size: int = 160) -> Image.Image:
     for _ in range(rng.integers(0, 4)):  # distractor strokes
         p = rng.uniform(0, size, 4).tolist()
         d.line(p, fill=tuple(rng.integers(0, 256, 3).tolist()), width=int(rng.integers(1, 4)))
-    r = rng.uniform(0.15, 0.75) * size / 2
+    r = rng.uniform(0.35, 0.9) * size / 2
     cx, cy = rng.uniform(r, size - r, 2).tolist()
     rot = rng.uniform(0, 2 * math.pi)
     color = tuple(rng.integers(30, 256, 3).tolist())

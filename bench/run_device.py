@@ -1,0 +1,629 @@
+"""Benchmark RS-Net artifacts on this host (default) or on an Android phone over adb (``--adb``).
+
+    python -m bench.run_device ARTIFACT... [--ckpt CKPT] [--runs N] [--warmup W] [--data DIR]
+                               [--out-dir DIR] [--baseline-dir DIR] [--no-baselines]
+    python -m bench.run_device ARTIFACT... --adb --runner PATH [--serial S] [--backend xnnpack|qnn|..]
+
+Host mode measures, for every artifact and every entry point (resolution): load time, first
+inference (includes loading that entry point), warm latency (median/p90 over N runs after W
+warm-up runs), RSS growth and peak RSS, and the switch time inside one loaded artifact (a run at
+``r`` right after a run at another resolution, minus a run at ``r`` right after a run at ``r``,
+paired, median). Accuracy per resolution comes from the manifest, or is measured through the
+artifact with ``--data DIR`` (``DIR/val/<class>/*``).
+
+In the same run it measures the deployment a user would otherwise ship: one plain
+single-resolution export per resolution of the same checkpoint with BN folded (the I-Net
+deployment; made with the converters' ``--weights folded`` path into ``--baseline-dir`` or a temp
+folder), and the time to switch resolution by loading that other model (load + first inference).
+Latencies of all artifacts are sampled in interleaved rounds, so machine noise hits them alike.
+
+Writes ``bench.csv`` (one row per artifact x resolution), ``bench.json`` (the device profile: per
+artifact, per resolution ``p50_ms``/``p90_ms``/...; :func:`profile_for` returns the mapping
+:mod:`rsnet_edge.policy` takes as ``profile=``) and ``bench.png`` (top-1 vs latency per backend,
+in the style of the paper's Fig. 1), and prints the ratios:
+
+* shared artifact latency / folded single-resolution latency, per resolution (target <= 1.05);
+* latency(lowest) / latency(highest) resolution (target <= 0.30 for MobileNetV2 96 vs 224);
+* switch inside one artifact (target <= 1 ms) and how much cheaper than loading another model
+  (target >= 20x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+PROFILE_FORMAT = "rsnet-edge-device-profile"
+PROFILE_VERSION = 1
+TARGET_SHARED_VS_FOLDED = 1.05
+TARGET_LOW_VS_HIGH = 0.30
+TARGET_SWITCH_MS = 1.0
+TARGET_SWITCH_GAIN = 20.0
+CONVERTIBLE = {".pte": "executorch", ".tflite": "tflite"}     # backends with a folded baseline
+
+
+class BenchError(RuntimeError):
+    """A bench run that cannot go on; one line, printed as ``error: ...``."""
+
+
+# ------------------------------------------------------------------------------ statistics
+def percentile(xs: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (q in 0..100) of a non-empty sequence."""
+    v = sorted(xs)
+    if len(v) == 1:
+        return float(v[0])
+    k = (len(v) - 1) * q / 100.0
+    lo, hi = math.floor(k), math.ceil(k)
+    return float(v[lo] + (v[hi] - v[lo]) * (k - lo))
+
+
+def summarize(ms: Sequence[float]) -> dict[str, float]:
+    return {"p50_ms": statistics.median(ms), "p90_ms": percentile(ms, 90), "mean_ms": statistics.fmean(ms),
+            "min_ms": min(ms), "max_ms": max(ms), "runs": len(ms)}
+
+
+def rss_mb() -> float | None:
+    try:
+        import psutil
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:
+        return None
+
+
+def peak_rss_mb() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return ru / 2**20 if sys.platform == "darwin" else ru / 1024      # bytes on macOS, KiB on Linux
+
+
+# ------------------------------------------------------------------------------- measuring
+@dataclass
+class Loaded:
+    """One artifact under test (the shared RS-Net artifact, or one folded baseline)."""
+    path: Path
+    kind: str                                   # "shared" (the artifact given) | "folded" (baseline)
+    clf: Any
+    load_ms: float
+    rss_delta_mb: float | None
+    peak_rss_mb: float
+    first_ms: dict[int, float] = field(default_factory=dict)
+    samples: dict[int, list[float]] = field(default_factory=dict)
+    inputs: dict[int, np.ndarray] = field(default_factory=dict)
+    switch: dict[int, float] = field(default_factory=dict)          # r -> switch overhead ms
+    switch_min: dict[int, float] = field(default_factory=dict)      # same, from the fastest runs
+    set_resolution_ms: float | None = None
+    reload_ms: float | None = None                                   # load + first inference
+    top1: dict[int, float | None] = field(default_factory=dict)
+    top1_source: str = "manifest"
+
+    @property
+    def backend(self) -> str:
+        return self.clf.backend_name
+
+    @property
+    def resolutions(self) -> list[int]:
+        return self.clf.resolutions
+
+
+def _timed_run(clf, x, r) -> float:
+    t = time.perf_counter()
+    clf.run(x, r)
+    return (time.perf_counter() - t) * 1e3
+
+
+def warm_backend(path: Path) -> None:
+    """Import the backend's runtime before any timed load (imports are not load time)."""
+    s = path.suffix.lower()
+    try:
+        if s == ".pte":
+            from executorch.runtime import Runtime
+            Runtime.get()
+        elif s == ".tflite":
+            from ai_edge_litert.interpreter import Interpreter  # noqa: F401  (import only)
+        elif s == ".onnx":
+            import onnxruntime  # noqa: F401
+        elif s in (".pt", ".pth"):
+            import torch  # noqa: F401
+            import torchvision  # noqa: F401
+    except ImportError:
+        pass                       # rsnet_edge.load gives the one-line error
+
+
+def set_threads(threads: int | None) -> None:
+    """``--threads``: LiteRT interpreters get it per load; ExecuTorch's XNNPACK threadpool and torch
+    are process-wide, set here once."""
+    if not threads:
+        return
+    try:
+        import executorch.extension.pybindings.portable_lib as et
+        et._unsafe_reset_threadpool(int(threads))
+    except (ImportError, AttributeError):
+        pass
+    import torch
+    torch.set_num_threads(int(threads))
+
+
+def open_artifact(path: Path, kind: str, threads: int | None = None) -> Loaded:
+    from rsnet_edge.runtime import load
+
+    warm_backend(path)
+    before = rss_mb()
+    t = time.perf_counter()
+    kw = {"num_threads": threads} if path.suffix.lower() == ".tflite" else {}
+    clf = load(path, verify=False, **kw)
+    load_ms = (time.perf_counter() - t) * 1e3
+    it = Loaded(path, kind, clf, load_ms, None, 0.0)
+    for r in clf.resolutions:                      # first inference of every entry point
+        x = clf.dummy_input(r)
+        it.inputs[r] = x
+        it.first_ms[r] = _timed_run(clf, x, r)
+        it.samples[r] = []
+    after = rss_mb()
+    it.rss_delta_mb = None if before is None or after is None else after - before
+    it.peak_rss_mb = peak_rss_mb()
+    it.top1 = {e.resolution: e.top1 for e in clf.manifest.entries}
+    return it
+
+
+def measure_latency(items: Sequence[Loaded], runs: int, warmup: int, progress: bool = True) -> None:
+    """Warm-up, then ``runs`` interleaved rounds: in each round every (artifact, resolution) runs
+    twice back to back and the second run is timed (steady state, as an app calling one entry
+    repeatedly sees it), so slow phases of a noisy machine hit every artifact alike."""
+    from tqdm import tqdm
+
+    keys = [(it, r) for it in items for r in it.resolutions]
+    for it, r in keys:
+        for _ in range(warmup):
+            it.clf.run(it.inputs[r], r)
+    for _ in tqdm(range(runs), desc="latency rounds", unit="round", disable=not progress, leave=False):
+        for it, r in keys:
+            it.clf.run(it.inputs[r], r)            # untimed: caches warm for this entry again
+            it.samples[r].append(_timed_run(it.clf, it.inputs[r], r))
+
+
+def measure_switch(it: Loaded, rounds: int) -> None:
+    """Switch cost inside one loaded artifact: for each resolution r and each round, time a run at
+    r right after a run at another resolution (switched) and right after a run at r (repeat);
+    the switch cost of r is the median of the paired differences (>= 0)."""
+    rs = it.resolutions
+    if len(rs) < 2:
+        return
+    clf = it.clf
+    diffs: dict[int, list[float]] = {r: [] for r in rs}
+    sw_t: dict[int, list[float]] = {r: [] for r in rs}
+    rep_t: dict[int, list[float]] = {r: [] for r in rs}
+    sets = []
+    for k in range(rounds):
+        for i, r in enumerate(rs):
+            other = rs[(i + 1 + k % (len(rs) - 1)) % len(rs)]          # never r itself
+            clf.set_resolution(other)
+            clf.run(it.inputs[other])
+            t = time.perf_counter()
+            clf.set_resolution(r)
+            sets.append((time.perf_counter() - t) * 1e3)
+            switched = _timed_run(clf, it.inputs[r], None)
+            repeat = _timed_run(clf, it.inputs[r], None)
+            diffs[r].append(switched - repeat)
+            sw_t[r].append(switched)
+            rep_t[r].append(repeat)
+    it.switch = {r: max(0.0, statistics.median(d)) for r, d in diffs.items()}
+    it.switch_min = {r: max(0.0, min(sw_t[r]) - min(rep_t[r])) for r in rs}   # noise-robust check
+    it.set_resolution_ms = statistics.median(sets)
+
+
+def measure_reload(path: Path, resolution: int, repeats: int = 3) -> float:
+    """Switching by loading another model: fresh load + first inference, median of ``repeats``."""
+    from rsnet_edge.runtime import load
+
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        clf = load(path, verify=False)
+        clf.run(clf.dummy_input(resolution), resolution)
+        out.append((time.perf_counter() - t) * 1e3)
+        del clf
+    return statistics.median(out)
+
+
+def measure_accuracy(it: Loaded, data_dir: Path, progress: bool = True) -> None:
+    """Top-1 per resolution through the artifact on ``data_dir/val`` (ImageFolder)."""
+    from tqdm import tqdm
+
+    from rsnet_edge.demo import IMAGE_SUFFIXES
+    from rsnet_edge.preprocess import load_rgb
+
+    val = data_dir / "val" if (data_dir / "val").is_dir() else data_dir
+    names = it.clf.manifest.class_names
+    files = [(f, names.index(f.parent.name)) for f in sorted(val.rglob("*"))
+             if f.suffix.lower() in IMAGE_SUFFIXES and f.parent.name in names]
+    if not files:
+        raise BenchError(f"--data {data_dir}: no images in class folders named like the manifest's "
+                         f"classes under {val}")
+    imgs = [(load_rgb(f), y) for f, y in files]
+    for r in tqdm(it.resolutions, desc=f"accuracy {it.path.name}", disable=not progress, leave=False):
+        hits = 0
+        for img, y in imgs:
+            hits += int(np.argmax(it.clf.run(it.clf.preprocess([img], r), r)[0]) == y)
+        it.top1[r] = 100.0 * hits / len(imgs)
+    it.top1_source = f"measured on {len(imgs)} images"
+
+
+# ------------------------------------------------------------------------------- baselines
+def find_checkpoint(artifact: Path, ckpt: str | None) -> Path | None:
+    if ckpt:
+        p = Path(ckpt)
+        if not p.is_file():
+            raise BenchError(f"--ckpt {p} does not exist")
+        return p
+    from rsnet_edge.manifest import read_sidecar
+    try:
+        name = read_sidecar(artifact).checkpoint.get("file")
+    except ValueError:
+        return None
+    cand = artifact.with_name(name) if name else None
+    return cand if cand is not None and cand.is_file() else None
+
+
+def folded_baseline(ckpt: Path, backend: str, resolution: int, out_dir: Path) -> Path:
+    """The folded single-resolution export of ``ckpt`` at ``resolution`` (converters' own
+    ``--weights folded`` path); reused when ``out_dir`` already holds one made from this ckpt."""
+    from converters import prepare
+    from rsnet_edge.manifest import read_sidecar, sha256_file
+
+    suffix = {"executorch": ".pte", "tflite": ".tflite"}[backend]
+    out = out_dir / f"{ckpt.stem}.folded_{resolution}{suffix}"
+    if out.exists():
+        try:
+            m = read_sidecar(out)
+            if (m.checkpoint.get("sha256") == sha256_file(ckpt) and m.resolutions == [resolution]
+                    and m.weights == "folded" and m.artifact.get("sha256") == sha256_file(out)):
+                return out
+        except ValueError:
+            pass
+    if backend == "executorch":
+        from converters.executorch import lower
+    else:
+        from converters.tflite import lower
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare.convert(backend, lower, ckpt, out, resolutions=[resolution], weights="folded", quiet=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------- report
+def _ratio_lines(shared: Loaded, baselines: dict[int, Loaded]) -> tuple[list[str], dict[str, Any]]:
+    lines, ratios = [], {"shared_vs_folded": {}, "artifact": shared.path.name, "backend": shared.backend}
+    p50 = {r: statistics.median(s) for r, s in shared.samples.items() if s}
+    for r in shared.resolutions:
+        b = baselines.get(r)
+        if b is None or not b.samples.get(r) or r not in p50:
+            continue
+        q = p50[r] / statistics.median(b.samples[r])
+        q_min = min(shared.samples[r]) / min(b.samples[r])      # noise-robust cross-check
+        ratios["shared_vs_folded"][str(r)] = q
+        ratios.setdefault("shared_vs_folded_min", {})[str(r)] = q_min
+        lines.append(f"[{shared.backend}] shared/folded latency @{r}: {q:.3f} "
+                     f"({p50[r]:.3f} vs {statistics.median(b.samples[r]):.3f} ms p50; "
+                     f"by min {q_min:.3f}; target <= {TARGET_SHARED_VS_FOLDED}) "
+                     f"{'OK' if q <= TARGET_SHARED_VS_FOLDED else 'MISS'}")
+    rs = shared.resolutions
+    if len(rs) >= 2 and rs[0] in p50 and rs[-1] in p50:
+        q = p50[rs[-1]] / p50[rs[0]]
+        q_min = min(shared.samples[rs[-1]]) / min(shared.samples[rs[0]])
+        ratios["low_vs_high"] = {"low": rs[-1], "high": rs[0], "ratio": q, "ratio_min": q_min}
+        lines.append(f"[{shared.backend}] latency({rs[-1]})/latency({rs[0]}): {q:.3f} (by min "
+                     f"{q_min:.3f}; target <= "
+                     f"{TARGET_LOW_VS_HIGH} for MobileNetV2 96/224) "
+                     f"{'OK' if q <= TARGET_LOW_VS_HIGH else 'MISS'}")
+    if shared.switch:
+        sw = max(shared.switch.values())
+        sw_min = max(shared.switch_min.values())
+        ratios["switch_ms"] = sw
+        ratios["switch_ms_min"] = sw_min
+        ratios["set_resolution_ms"] = shared.set_resolution_ms
+        line = (f"[{shared.backend}] switch inside {shared.path.name}: {sw:.3f} ms worst entry (by min "
+                f"{sw_min:.3f}; target <= {TARGET_SWITCH_MS} ms) {'OK' if sw <= TARGET_SWITCH_MS else 'MISS'}")
+        reloads = [b.reload_ms for b in baselines.values() if b.reload_ms is not None]
+        if reloads:
+            rl = statistics.median(reloads)
+            gain = rl / max(sw, shared.set_resolution_ms or 1e-6, 1e-6)
+            ratios["reload_switch_ms"] = rl
+            ratios["switch_gain"] = gain
+            line += (f"; switching by loading another model: {rl:.1f} ms -> {gain:.0f}x cheaper "
+                     f"(target >= {TARGET_SWITCH_GAIN:.0f}x) "
+                     f"{'OK' if gain >= TARGET_SWITCH_GAIN else 'MISS'}")
+        lines.append(line)
+    return lines, ratios
+
+
+def _row(it: Loaded, r: int, host: str) -> dict[str, Any]:
+    s = summarize(it.samples[r]) if it.samples.get(r) else {}
+    m = it.clf.manifest
+    e = next((e for e in m.entries if e.resolution == r), None)
+    return {
+        "where": host, "artifact": it.path.name, "backend": it.backend, "kind": it.kind,
+        "weights": m.weights, "resolution": r, "entry": e.entry if e else "",
+        "trained": e.trained if e else "", "size_bytes": it.path.stat().st_size if it.path.is_file() else "",
+        "load_ms": round(it.load_ms, 3), "first_ms": round(it.first_ms.get(r, float("nan")), 3),
+        "p50_ms": round(s.get("p50_ms", float("nan")), 4), "p90_ms": round(s.get("p90_ms", float("nan")), 4),
+        "mean_ms": round(s.get("mean_ms", float("nan")), 4),
+        "min_ms": round(s.get("min_ms", float("nan")), 4),
+        "runs": s.get("runs", 0),
+        "switch_ms": "" if r not in it.switch else round(it.switch[r], 4),
+        "reload_switch_ms": "" if it.reload_ms is None else round(it.reload_ms, 3),
+        "rss_delta_mb": "" if it.rss_delta_mb is None else round(it.rss_delta_mb, 2),
+        "peak_rss_mb": round(it.peak_rss_mb, 2),
+        "top1": "" if it.top1.get(r) is None else it.top1[r], "top1_source": it.top1_source,
+        "madds": "" if e is None or e.madds is None else e.madds,
+    }
+
+
+CSV_FIELDS = ["where", "artifact", "backend", "kind", "weights", "resolution", "entry", "trained",
+              "size_bytes", "load_ms", "first_ms", "p50_ms", "p90_ms", "mean_ms", "min_ms", "runs",
+              "switch_ms", "reload_switch_ms", "rss_delta_mb", "peak_rss_mb", "top1", "top1_source",
+              "madds", "device_model", "soc", "battery_pct", "battery_temp_c", "thermal"]
+
+
+def host_info() -> dict[str, Any]:
+    import torch
+    return {"where": "host", "host": platform.node(), "system": platform.system(),
+            "machine": platform.machine(), "processor": platform.processor(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def _entry_json(it: Loaded) -> dict[str, Any]:
+    prof = {}
+    for r in it.resolutions:
+        d = summarize(it.samples[r]) if it.samples.get(r) else {}
+        d.update({"first_ms": it.first_ms.get(r), "top1": it.top1.get(r), "switch_ms": it.switch.get(r),
+                  "switch_ms_min": it.switch_min.get(r)})
+        prof[str(r)] = d
+    return {"artifact": it.path.name, "path": str(it.path), "backend": it.backend, "kind": it.kind,
+            "weights": it.clf.manifest.weights, "resolutions": it.resolutions,
+            "size_bytes": it.path.stat().st_size if it.path.is_file() else None,
+            "load_ms": it.load_ms, "rss_delta_mb": it.rss_delta_mb, "peak_rss_mb": it.peak_rss_mb,
+            "set_resolution_ms": it.set_resolution_ms, "reload_switch_ms": it.reload_ms,
+            "top1_source": it.top1_source, "profile": prof}
+
+
+def write_outputs(out_dir: Path, rows: list[dict], profile: dict, progress_note=print) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out_dir / "bench.csv", "json": out_dir / "bench.json", "png": out_dir / "bench.png"}
+    with open(paths["csv"], "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for row in rows:
+            w.writerow(row)
+    paths["json"].write_text(json.dumps(profile, indent=2, default=_json_default))
+    plot(profile, paths["png"])
+    if not paths["png"].exists():
+        paths.pop("png")
+    return paths
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    raise TypeError(type(o).__name__)
+
+
+def plot(profile: dict, png: Path) -> None:
+    """Top-1 vs latency (p50) per backend: shared artifacts as lines, folded baselines as hollow
+    markers (the paper's Fig. 1 compares RS-Net against individually trained/exported I-Nets)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"note: matplotlib is not installed; no {png.name} (pip install 'rsnet-edge[bench]')")
+        return
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    have_acc = any(v.get("top1") is not None for a in profile["artifacts"] for v in a["profile"].values())
+    colors = {}
+    for a in profile["artifacts"]:
+        pts = sorted((v["p50_ms"], v["top1"] if have_acc else int(r), int(r))
+                     for r, v in a["profile"].items() if v.get("p50_ms") is not None
+                     and (not have_acc or v.get("top1") is not None))
+        if not pts:
+            continue
+        label = f"{a['backend']} {a['kind']}" + ("" if a["kind"] == "folded" else f" ({a['artifact']})")
+        c = colors.setdefault(a["backend"], f"C{len(colors)}")
+        if a["kind"] == "folded":
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], facecolors="none", edgecolors=c, s=50,
+                       label=None)
+        else:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color=c, label=label)
+            for x, y, r in pts:
+                ax.annotate(str(r), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    if any(a["kind"] == "folded" for a in profile["artifacts"]):
+        ax.scatter([], [], facecolors="none", edgecolors="gray", label="folded single-res (I-Net export)")
+    ax.set_xlabel(f"latency p50 (ms, {profile['device'].get('where', 'host')})")
+    ax.set_ylabel("top-1 (%)" if have_acc else "resolution (no accuracy in the manifests)")
+    ax.set_title("RS-Net: accuracy vs latency per backend")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+
+
+def profile_for(profile: str | os.PathLike | dict, artifact: str | None = None,
+                backend: str | None = None) -> dict[int, dict[str, float]]:
+    """The latency profile ``{resolution: {"p50_ms": .., "p90_ms": .., ...}}`` of one shared
+    artifact in a bench JSON, as :func:`rsnet_edge.policy.decide` takes it (``profile=``).
+
+    Picks the entry whose file name is ``artifact`` and/or whose backend is ``backend`` (the first
+    shared artifact when neither is given)."""
+    data = profile if isinstance(profile, dict) else json.loads(Path(profile).read_text())
+    if not isinstance(data, dict) or data.get("format") != PROFILE_FORMAT:
+        raise ValueError(f"{profile if not isinstance(profile, dict) else 'profile'} is not a "
+                         f"bench/run_device.py device profile")
+    cands = [a for a in data.get("artifacts", []) if a.get("kind") == "shared"]
+    if backend is not None:
+        cands = [a for a in cands if a.get("backend") == backend] or cands
+    if artifact is not None:
+        cands = [a for a in cands if a.get("artifact") == Path(artifact).name] or cands
+    if not cands:
+        raise ValueError("the device profile holds no shared artifact")
+    return {int(r): {k: v for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            for r, d in cands[0]["profile"].items()}
+
+
+# ------------------------------------------------------------------------------------ host
+def run_host(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    artifacts = [Path(p) for p in a.artifacts]
+    for p in artifacts:
+        if not p.exists():
+            raise BenchError(f"{p} does not exist")
+    progress = not a.no_progress
+    set_threads(a.threads)
+    tmp_baselines = None
+    baseline_dir = Path(a.baseline_dir) if a.baseline_dir else None
+    try:
+        shared: list[Loaded] = []
+        for p in tqdm(artifacts, desc="loading artifacts", disable=not progress, leave=False):
+            shared.append(open_artifact(p, "shared", a.threads))
+        # the I-Net deployment: folded single-resolution exports, one per resolution
+        baselines: dict[Path, dict[int, Loaded]] = {}
+        notes = []
+        if not a.no_baselines:
+            jobs = []
+            for it in shared:
+                backend = CONVERTIBLE.get(it.path.suffix.lower())
+                if backend is None:
+                    notes.append(f"{it.path.name}: no folded baseline for the {it.backend} backend")
+                    continue
+                ck = find_checkpoint(it.path, a.ckpt)
+                if ck is None:
+                    notes.append(f"{it.path.name}: no folded baseline (pass --ckpt; the manifest's "
+                                 f"checkpoint is not beside the artifact)")
+                    continue
+                jobs += [(it, backend, ck, r) for r in it.resolutions]
+            if jobs and baseline_dir is None:
+                tmp_baselines = Path(tempfile.mkdtemp(prefix="rsnet-bench-baselines-"))
+            for it, backend, ck, r in tqdm(jobs, desc="folded baselines (convert)", disable=not progress,
+                                           leave=False):
+                out = folded_baseline(ck, backend, r, baseline_dir or tmp_baselines)
+                b = open_artifact(out, "folded", a.threads)
+                baselines.setdefault(it.path, {})[r] = b
+        items = shared + [b for d in baselines.values() for b in d.values()]
+        measure_latency(items, a.runs, a.warmup, progress)
+        for it in tqdm(shared, desc="switch inside artifact", disable=not progress, leave=False):
+            measure_switch(it, a.switch_rounds)
+        for d in baselines.values():
+            for r, b in d.items():
+                b.reload_ms = measure_reload(b.path, r)
+        if a.data:
+            for it in items:
+                measure_accuracy(it, Path(a.data), progress)
+        rows = [_row(it, r, "host") for it in items for r in it.resolutions]
+        profile = {"format": PROFILE_FORMAT, "version": PROFILE_VERSION, "device": host_info(),
+                   "settings": {"runs": a.runs, "warmup": a.warmup, "switch_rounds": a.switch_rounds,
+                                "threads": a.threads, "interleaved": True},
+                   "artifacts": [_entry_json(it) for it in items], "ratios": [], "notes": notes}
+        lines = []
+        for it in shared:
+            ls, ratios = _ratio_lines(it, baselines.get(it.path, {}))
+            lines += ls
+            profile["ratios"].append(ratios)
+        paths = write_outputs(Path(a.out_dir), rows, profile)
+    finally:
+        if tmp_baselines is not None:
+            shutil.rmtree(tmp_baselines, ignore_errors=True)
+    _print_table(rows)
+    for n in notes:
+        print(f"note: {n}")
+    for line in lines:
+        print(line)
+    print("wrote " + ", ".join(str(v) for v in paths.values()))
+    return 0
+
+
+def _print_table(rows: list[dict]) -> None:
+    print(f"{'artifact':<28} {'backend':<10} {'kind':<6} {'res':>4} {'load':>9} {'first':>9} "
+          f"{'p50':>8} {'p90':>8} {'switch':>7} {'reload':>8} {'top1':>6}")
+    for r in rows:
+        t1 = r["top1"]
+        print(f"{r['artifact'][:28]:<28} {r['backend']:<10} {r['kind']:<6} {r['resolution']:>4} "
+              f"{r['load_ms']:>7.1f}ms {r['first_ms']:>7.2f}ms {r['p50_ms']:>6.3f}ms {r['p90_ms']:>6.3f}ms "
+              f"{'' if r['switch_ms'] == '' else format(r['switch_ms'], '.3f'):>7} "
+              f"{'' if r['reload_switch_ms'] == '' else format(r['reload_switch_ms'], '.1f'):>8} "
+              f"{'' if t1 == '' else format(t1, '.1f'):>6}")
+
+
+# -------------------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bench.run_device", description=__doc__.split("\n\n")[0])
+    ap.add_argument("artifacts", nargs="+", metavar="ARTIFACT", help=".pte / .tflite / .onnx / .pt")
+    ap.add_argument("--ckpt", help="checkpoint for the folded baselines (default: the manifest's, "
+                                   "beside the artifact)")
+    ap.add_argument("--runs", type=int, default=50, help="timed runs per entry point (default 50)")
+    ap.add_argument("--warmup", type=int, default=10, help="warm-up runs per entry point (default 10)")
+    ap.add_argument("--switch-rounds", type=int, default=20, help="paired switch measurements per entry")
+    ap.add_argument("--data", help="ImageFolder root (DIR/val/<class>/*): measure top-1 through the "
+                                   "artifact")
+    ap.add_argument("--out-dir", default="runs/bench", help="where bench.csv/.json/.png go")
+    ap.add_argument("--baseline-dir", help="keep (and reuse) the folded baselines here (default: temp)")
+    ap.add_argument("--no-baselines", action="store_true", help="skip the folded single-resolution baselines")
+    ap.add_argument("--threads", type=int,
+                    help="CPU threads (LiteRT interpreter, ExecuTorch threadpool, torch)")
+    ap.add_argument("--no-progress", action="store_true")
+    g = ap.add_argument_group("Android (adb)")
+    g.add_argument("--adb", action="store_true", help="run on a phone over adb instead of the host")
+    g.add_argument("--serial", help="adb device serial (needed when several are connected)")
+    g.add_argument("--runner", help="runner binary built for the phone: ExecuTorch executor_runner (.pte) "
+                                    "or LiteRT benchmark_model (.tflite)")
+    g.add_argument("--backend", default="xnnpack",
+                   help="delegate: xnnpack (default), gpu, nnapi, qnn, npu... (LiteRT: runner flag; "
+                        "ExecuTorch: fixed at conversion, recorded)")
+    g.add_argument("--runner-arg", action="append", default=[], metavar="ARG",
+                   help="extra flag passed to the runner as is (repeatable), "
+                        "e.g. --runner-arg=--num_threads=4")
+    g.add_argument("--push", action="append", default=[], metavar="FILE",
+                   help="extra file for the phone, e.g. a delegate library (repeatable); pushed to "
+                        "--remote-dir, which is the runner's LD_LIBRARY_PATH/ADSP_LIBRARY_PATH")
+    g.add_argument("--remote-dir", default="/data/local/tmp/rsnet_edge")
+    g.add_argument("--timeout", type=float, default=600, help="seconds per adb call")
+    return ap
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        if a.runs < 1 or a.warmup < 0 or a.switch_rounds < 1:
+            raise BenchError("--runs and --switch-rounds must be >= 1, --warmup >= 0")
+        if a.adb:
+            from bench.adb import run_adb
+            return run_adb(a)
+        if a.serial or a.runner:
+            raise BenchError("--serial/--runner only apply with --adb")
+        return run_host(a)
+    except (BenchError, ValueError, OSError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:           # ConversionError and native loader failures
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""RS-Net checkpoint -> one ExecuTorch program (.pte), XNNPACK-delegated.
+
+One method per served resolution (``forward_224`` ...), ``forward`` (= the default, highest
+resolution) and a constant method ``manifest_json`` returning the manifest as a JSON string.
+XNNPACK keeps every constant in one program-wide named data store keyed by the hash of its bytes, so
+the shared conv/FC weights of all methods are stored once (see converters/prepare.py).
+
+    python -m converters.executorch --ckpt rs_mbv2.pt --out rs_mbv2.pte [--resolutions 224 160]
+        [--weights shared|folded]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from converters.prepare import ET_MANIFEST_METHOD, ConversionError, Prepared, run_cli, sample_input
+
+SUFFIX = ".pte"
+
+
+def lower(prep: Prepared, manifest_json: str, tmp: Path, dtype: str) -> dict:
+    if dtype != "fp32":
+        raise ConversionError("the ExecuTorch converter writes fp32 only (XNNPACK fp16 is not wired up)")
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    programs = {name: torch.export.export(mod, (sample_input(r),))
+                for name, (r, mod) in prep.entries().items()}
+    edge = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()],
+                                       constant_methods={ET_MANIFEST_METHOD: manifest_json})
+    program = edge.to_executorch()
+    with open(tmp, "wb") as f:
+        program.write_to_file(f)
+    return {"delegate": "xnnpack", "manifest_method": ET_MANIFEST_METHOD}
+
+
+def main(argv=None) -> int:
+    return run_cli("executorch", SUFFIX, lower, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Check a converted artifact against its checkpoint, in the backend's own runtime.
+
+    python -m converters.verify rs_mbv2.pte --ckpt rs_mbv2.pt [--images DIR] [--no-baseline]
+
+For every entry point: max |logit difference| vs PyTorch and top-1 agreement (random inputs, or the
+validation views of the images in DIR), then the artifact size against a single-resolution (folded)
+export of the same backbone by the same backend. ExecuTorch runs in ``executorch.runtime``, LiteRT
+in ``ai_edge_litert``'s Interpreter; Core ML is inspected (functions, input shapes, weight bytes,
+manifest) and only predicted on macOS. A checkpoint that is not the one the artifact was converted
+from is refused. Exit status: 0 all good, 1 a parity/top-1 failure, 2 refused (one ``error:`` line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from converters.prepare import (ET_MANIFEST_METHOD, ConversionError, artifact_size, prepare,
+                                sample_input)
+from rsnet_edge.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from rsnet_edge.manifest import (DEFAULT_ENTRY, Manifest, ManifestError, check_artifact, sha256_file,
+                                 sidecar_path)
+from rsnet_edge.models import to_single_resolution
+
+TOL = 1e-3
+BACKEND_OF_SUFFIX = {".pte": "executorch", ".tflite": "tflite", ".mlpackage": "coreml"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def backend_of(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in BACKEND_OF_SUFFIX:
+        raise ManifestError(f"cannot tell the backend of {Path(path).name} "
+                            f"(expected one of {', '.join(BACKEND_OF_SUFFIX)})")
+    return BACKEND_OF_SUFFIX[suffix]
+
+
+# ------------------------------------------------------------------------------ runtimes
+class Runner:
+    """Runs entry points of an artifact: ``run(entry, x[N,3,r,r] float32) -> logits[N, K]``."""
+
+    def __init__(self, backend: str, artifact: str | Path, threads: int | None = None):
+        self.backend, self.artifact = backend, Path(artifact)
+        if backend == "executorch":
+            from executorch.runtime import Runtime
+            self._program = Runtime.get().load_program(str(self.artifact))
+            self.entries = sorted(self._program.method_names)
+            self._methods: dict[str, Any] = {}
+        elif backend == "tflite":
+            from ai_edge_litert.interpreter import Interpreter
+            self._interp = Interpreter(model_path=str(self.artifact), num_threads=threads or 2)
+            self.entries = sorted(self._interp.get_signature_list())
+            self._runners: dict[str, Any] = {}
+        else:
+            raise ConversionError(f"no runtime for {backend} on this machine")
+
+    def prepare(self, entry: str) -> Callable[[np.ndarray], np.ndarray]:
+        """A callable running one image batch of 1 through ``entry`` (loaded once)."""
+        if self.backend == "executorch":
+            if entry not in self._methods:
+                self._methods[entry] = self._program.load_method(entry)
+            m = self._methods[entry]
+            return lambda x: m.execute([torch.from_numpy(np.ascontiguousarray(x))])[0].numpy()
+        if entry not in self._runners:
+            self._runners[entry] = self._interp.get_signature_runner(entry)
+        r = self._runners[entry]
+        return lambda x: r(args_0=np.ascontiguousarray(x, dtype=np.float32))["output_0"]
+
+    def run(self, entry: str, x: np.ndarray) -> np.ndarray:
+        f = self.prepare(entry)
+        return np.concatenate([f(x[i:i + 1]) for i in range(x.shape[0])])
+
+    def manifest_json(self) -> str | None:
+        if self.backend == "executorch":
+            if ET_MANIFEST_METHOD not in self._program.method_names:
+                return None
+            return self._program.load_method(ET_MANIFEST_METHOD).execute([])[0]
+        from converters.tflite import read_metadata
+        raw = read_metadata(self.artifact)
+        return raw.decode("utf-8") if raw is not None else None
+
+
+def embedded_manifest(artifact: str | Path) -> Manifest | None:
+    backend = backend_of(artifact)
+    if backend == "coreml":
+        from converters.coreml import read_package
+        text = read_package(artifact)["manifest_json"]
+    elif backend == "tflite":
+        from converters.tflite import read_metadata
+        raw = read_metadata(artifact)
+        text = raw.decode("utf-8") if raw is not None else None
+    else:
+        text = Runner(backend, artifact).manifest_json()
+    return Manifest.from_json(text) if text else None
+
+
+def read_manifests(artifact: Path) -> tuple[Manifest, Manifest | None]:
+    """(manifest to trust, embedded copy). The sidecar must describe this very artifact."""
+    if not artifact.exists():
+        raise ManifestError(f"{artifact} does not exist")
+    embedded = embedded_manifest(artifact)
+    side = None
+    if sidecar_path(artifact).exists():
+        side = Manifest.from_json(sidecar_path(artifact).read_bytes())
+        check_artifact(side, artifact)
+    if side is None and embedded is None:
+        raise ManifestError(f"{artifact.name} has neither an embedded manifest nor a sidecar")
+    if side is not None and embedded is not None:
+        for key in ("backend", "arch", "arch_args", "weights", "dtype", "entries", "checkpoint",
+                    "default_resolution", "class_names"):
+            if getattr(side, key) != getattr(embedded, key):
+                raise ManifestError(f"the sidecar manifest disagrees with the one embedded in "
+                                    f"{artifact.name} on '{key}'")
+    return (side or embedded), embedded
+
+
+def check_checkpoint(manifest: Manifest, ckpt_path: str | Path) -> None:
+    want = (manifest.checkpoint or {}).get("sha256")
+    if not want:
+        return
+    got = sha256_file(ckpt_path)
+    if got != want:
+        raise ManifestError(f"{Path(ckpt_path).name} is not the checkpoint this artifact was converted "
+                            f"from ({manifest.checkpoint.get('file')}, sha256 {want[:12]}... != "
+                            f"{got[:12]}...)")
+
+
+# ------------------------------------------------------------------------------- inputs
+def inputs_for(resolution: int, images: str | Path | None, manifest: Manifest, n: int = 2) -> np.ndarray:
+    if images:
+        from rsnet_edge.preprocess import eval_batch, load_rgb
+        files = sorted(p for p in Path(images).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ConversionError(f"no images under {images}")
+        ims = [load_rgb(p) for p in files[:max(n, 8)]]
+        inp = manifest.input
+        return eval_batch(ims, resolution, inp.mean, inp.std, inp.crop_pct)
+    return torch.cat([sample_input(resolution, seed=s) for s in range(n)]).numpy()
+
+
+# ------------------------------------------------------------------------------- verify
+def single_export_size(backend: str, ckpt: dict, resolution: int) -> int:
+    """Size of a single-resolution, BN-folded export of the same backbone by the same backend."""
+    from converters import coreml, executorch, tflite
+    lower = {"executorch": executorch.lower, "tflite": tflite.lower, "coreml": coreml.lower}[backend]
+    suffix = {"executorch": ".pte", "tflite": ".tflite", "coreml": ".mlpackage"}[backend]
+    prep = prepare(ckpt, [resolution], "folded")
+    with tempfile.TemporaryDirectory(prefix="rsnet-single-") as d:
+        out = Path(d) / f"single{suffix}"
+        lower(prep, "{}", out, "fp32")
+        return artifact_size(out)
+
+
+def verify(artifact: str | Path, ckpt_path: str | Path, images: str | Path | None = None,
+           baseline: bool = True, n: int = 2, log: Callable[[str], None] = print) -> dict:
+    artifact = Path(artifact)
+    backend = backend_of(artifact)
+    manifest, embedded = read_manifests(artifact)
+    check_checkpoint(manifest, ckpt_path)
+    ckpt = load_checkpoint(ckpt_path)
+    model = model_from_checkpoint(ckpt, interpolate=True)
+    report: dict[str, Any] = {"backend": backend, "artifact": str(artifact), "entries": {},
+                              "size_bytes": artifact_size(artifact), "embedded_manifest": embedded is not None}
+    log(f"{artifact.name}: backend {backend}, weights {manifest.weights}, dtype {manifest.dtype}, "
+        f"entries {manifest.resolutions} (+{DEFAULT_ENTRY}), embedded manifest "
+        f"{'yes' if embedded else 'NO'}")
+    if backend == "coreml":
+        from converters.coreml import read_package
+        pkg = read_package(artifact)
+        report["coreml"] = {k: v for k, v in pkg.items() if k != "manifest_json"}
+        for name, shapes in pkg["functions"].items():
+            log(f"  function {name:12s} inputs {shapes}")
+        log(f"  default function {pkg['default_function']}, weight.bin {pkg['weight_bytes']} bytes")
+        want = {e.entry for e in manifest.entries} | {DEFAULT_ENTRY}
+        if set(pkg["functions"]) != want:
+            raise ManifestError(f"functions {sorted(pkg['functions'])} != manifest entries {sorted(want)}")
+        if sys.platform != "darwin":
+            log("  prediction skipped: Core ML models run only on macOS (coremltools cannot predict on Linux)")
+            report["prediction"] = "skipped (not macOS)"
+        else:
+            report["entries"] = _coreml_parity(artifact, manifest, model, images, n, log)
+    else:
+        runner = Runner(backend, artifact)
+        missing = ({e.entry for e in manifest.entries} | {DEFAULT_ENTRY}) - set(runner.entries)
+        if missing:
+            raise ManifestError(f"{artifact.name} lacks entry points {sorted(missing)}")
+        pairs = [(e.entry, e.resolution) for e in manifest.entries]
+        pairs.append((DEFAULT_ENTRY, manifest.default_resolution))
+        for entry, r in pairs:
+            x = inputs_for(r, images, manifest, n)
+            ref = to_single_resolution(model, r, interpolate=True).eval()
+            with torch.no_grad():
+                want = ref(torch.from_numpy(x)).numpy()
+            got = runner.run(entry, x)
+            report["entries"][entry] = _compare(entry, r, want, got, log)
+    if baseline:
+        single = single_export_size(backend, ckpt, manifest.default_resolution)
+        report["single_bytes"] = single
+        report["size_ratio"] = report["size_bytes"] / single
+        log(f"  size {report['size_bytes']} bytes = {report['size_ratio']:.3f} x a single-resolution "
+            f"folded {backend} export ({single} bytes)")
+    report["ok"] = all(e["ok"] for e in report["entries"].values())
+    return report
+
+
+def _compare(entry: str, r: int, want: np.ndarray, got: np.ndarray, log) -> dict:
+    diff = float(np.abs(want - got).max())
+    agree = int((want.argmax(1) == got.argmax(1)).sum())
+    ok = diff <= TOL and agree == len(want)
+    log(f"  {entry:12s} r={r:4d}  max|dlogit| {diff:.2e}  top-1 agree {agree}/{len(want)}  "
+        f"{'ok' if ok else 'FAIL'}")
+    return {"resolution": r, "max_abs_diff": diff, "top1_agree": agree, "n": len(want), "ok": ok}
+
+
+def _coreml_parity(artifact, manifest, model, images, n, log) -> dict:  # pragma: no cover (macOS)
+    import coremltools as ct
+    out = {}
+    pairs = [(e.entry, e.resolution) for e in manifest.entries] + [(DEFAULT_ENTRY, manifest.default_resolution)]
+    for entry, r in pairs:
+        ml = ct.models.MLModel(str(artifact), function_name=entry)
+        x = inputs_for(r, images, manifest, n)
+        ref = to_single_resolution(model, r, interpolate=True).eval()
+        with torch.no_grad():
+            want = ref(torch.from_numpy(x)).numpy()
+        got = np.concatenate([ml.predict({"x": x[i:i + 1]})["logits"] for i in range(len(x))])
+        out[entry] = _compare(entry, r, want, got, log)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m converters.verify", description=__doc__.split("\n\n")[0])
+    ap.add_argument("artifact")
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--images", help="folder of images to compare on (default: random inputs)")
+    ap.add_argument("--n", type=int, default=2, help="random inputs per entry (default 2)")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the single-resolution size baseline")
+    ap.add_argument("--json", help="also write the report here")
+    args = ap.parse_args(argv)
+    try:
+        rep = verify(args.artifact, args.ckpt, args.images, baseline=not args.no_baseline, n=args.n)
+    except (CheckpointError, ManifestError, ConversionError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        Path(args.json).write_text(json.dumps(rep, indent=2))
+    print("OK" if rep["ok"] else "FAILED")
+    return 0 if rep["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Tiny RS-Net artifacts for the runtime/bench tests, built once and cached.
+
+A MobileNetV2 (width 0.35, 4 classes, resolutions 96 and 64) whose BN sets differ per resolution and
+whose classifier is set to class prototypes of the built-in shapes (so predictions vary across
+images), converted with the project's own converters (``converters.prepare.convert``). Conversions
+take tens of seconds each on a small CPU, so the files are cached in
+``$TMPDIR/rsnet-edge-test-artifacts-<key>`` where the key hashes the sources they depend on (any change
+to the converters or the model code rebuilds them). Tests must copy a cached file before changing it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESOLUTIONS = (96, 64)
+CLASSES = ("disc", "ring", "square", "triangle")
+SOURCES = ["rsnet_edge/models.py", "rsnet_edge/checkpoint.py", "rsnet_edge/manifest.py",
+           "rsnet_edge/policy.py", "converters/prepare.py", "converters/executorch.py",
+           "converters/tflite.py", "tests/fakes/artifacts.py"]
+
+
+def cache_dir() -> Path:
+    h = hashlib.sha256()
+    for s in SOURCES:
+        p = ROOT / s
+        h.update(s.encode())
+        h.update(p.read_bytes() if p.exists() else b"-")
+    base = Path(os.environ.get("RSNET_TEST_CACHE", tempfile.gettempdir()))
+    d = base / f"rsnet-edge-test-artifacts-{h.hexdigest()[:16]}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@contextlib.contextmanager
+def _locked(d: Path):
+    with open(d / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def images(d: Path | None = None, n_per_class: int = 3) -> list[Path]:
+    """A few built-in shape images (JPEG files), labelled by their folder: d/images/<class>/*.jpg."""
+    from training.synthetic import make_image
+
+    d = (d or cache_dir()) / "images"
+    out = []
+    for c in CLASSES:
+        (d / c).mkdir(parents=True, exist_ok=True)
+        for k in range(n_per_class):
+            p = d / c / f"{c}_{k}.jpg"
+            if not p.exists():
+                make_image(c, 7_000 + 31 * k + len(c), 112).save(p, quality=92)
+            out.append(p)
+    return out
+
+
+def build_checkpoint(path: Path, seed: int = 0) -> Path:
+    import torch
+
+    from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
+    from rsnet_edge.models import create_model, param_counts, set_resolution
+    from rsnet_edge.preprocess import eval_view, load_rgb
+
+    torch.manual_seed(seed)
+    model = create_model("mobilenet_v2", RESOLUTIONS, num_classes=len(CLASSES), width_mult=0.35).eval()
+    pics = [(p.parent.name, load_rgb(p)) for p in images(path.parent)]
+    with torch.no_grad():
+        # BN statistics recalibrated on the images at each resolution (so each set is distinct and
+        # activations stay in range), then a nearest-prototype classifier (class means of the features)
+        model.train()
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None                          # cumulative average
+        for r in RESOLUTIONS:
+            model(torch.stack([eval_view(im, r, IMAGENET_MEAN, IMAGENET_STD) for _, im in pics]))
+        model.eval()
+        set_resolution(model, RESOLUTIONS[0])                  # model.features skips the root hook
+        x = torch.stack([eval_view(im, RESOLUTIONS[0], IMAGENET_MEAN, IMAGENET_STD) for _, im in pics])
+        f = torch.nn.functional.adaptive_avg_pool2d(model.features(x), 1).flatten(1)
+        mu = f.mean(0)
+        labels = [c for c, _ in pics]
+        proto = torch.stack([f[[i for i, c in enumerate(labels) if c == k]].mean(0) - mu for k in CLASSES])
+        logits = (f - mu) @ proto.T
+        w = proto * (3.0 / logits.std().clamp_min(1e-6))        # logits spread of a few units
+        fc = model.classifier[-1]
+        fc.weight.copy_(w)
+        fc.bias.copy_(-(w @ mu))
+    ckpt = {
+        "arch": "mobilenet_v2", "arch_args": {"width_mult": 0.35, "num_classes": len(CLASSES)},
+        "resolutions": list(RESOLUTIONS), "class_names": list(CLASSES),
+        "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "crop_pct": 0.875,
+        "state_dict": model.state_dict(),
+        "metrics": {"96": {"top1": 75.0, "top5": 100.0}, "64": {"top1": 62.5, "top5": 100.0}},
+        "madds": {"96": 10_000_000, "64": 4_500_000}, "params": param_counts(model),
+    }
+    save_checkpoint(ckpt, path)
+    return path
+
+
+def checkpoint() -> Path:
+    d = cache_dir()
+    p = d / "tiny.pt"
+    with _locked(d):
+        if not p.exists():
+            build_checkpoint(p)
+    return p
+
+
+def artifact(backend: str, weights: str = "shared", resolutions=None) -> Path:
+    """The cached ``tiny.<suffix>`` for ``backend`` ("executorch" | "tflite"), built on first use."""
+    from converters import prepare
+
+    suffix = {"executorch": ".pte", "tflite": ".tflite"}[backend]
+    ck = checkpoint()
+    d = cache_dir()
+    tag = "" if weights == "shared" and not resolutions else f".{weights}" + (
+        "_" + "_".join(map(str, resolutions)) if resolutions else "")
+    out = d / f"tiny{tag}{suffix}"
+    with _locked(d):
+        if not out.exists() or not (out.parent / (out.name + ".manifest.json")).exists():
+            if backend == "executorch":
+                from converters.executorch import lower
+            else:
+                from converters.tflite import lower
+            prepare.convert(backend, lower, ck, out, resolutions=resolutions, weights=weights, quiet=True)
+    return out
+
+
+def copy_with_sidecar(src: Path, dst_dir: Path, name: str | None = None) -> Path:
+    """Copy an artifact and its manifest (renamed consistently) into ``dst_dir``."""
+    dst = Path(dst_dir) / (name or src.name)
+    shutil.copy(src, dst)
+    side = src.with_name(src.name + ".manifest.json")
+    if side.exists():
+        shutil.copy(side, dst.with_name(dst.name + ".manifest.json"))
+    return dst

@@ -1,0 +1,231 @@
+"""Converters: per-entry parity in the backend runtimes, weights stored once, manifest round trip,
+Core ML structure, refusals (corrupt checkpoint, checkpoint/artifact mismatch), atomic output.
+
+Conversions are slow (tens of seconds each on 2 cores), so one tiny ExecuTorch artifact is shared by
+the default tests; LiteRT, Core ML and the size-ratio baselines are ``@pytest.mark.slow``.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from converters import prepare as P
+from rsnet_edge.checkpoint import load_checkpoint, save_checkpoint, versions
+from rsnet_edge.manifest import DEFAULT_ENTRY, Manifest, ManifestError, entry_name, read_sidecar
+from rsnet_edge.models import create_model, param_counts, switchable_bns
+
+ROOT = Path(__file__).resolve().parents[1]
+RS = [64, 48]
+
+
+def make_ckpt(path, resolutions=RS, num_classes=10, width=0.35, seed=0):
+    """A random RS-Net checkpoint whose BN sets really differ per resolution."""
+    torch.manual_seed(seed)
+    args = {"num_classes": num_classes, "width_mult": width}
+    model = create_model("mobilenet_v2", resolutions, **args)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for sbn in switchable_bns(model):
+            for bn in sbn.bns:
+                c = bn.num_features
+                bn.weight.copy_(1 + 0.2 * torch.randn(c, generator=g))
+                bn.bias.copy_(0.1 * torch.randn(c, generator=g))
+                bn.running_mean.copy_(0.1 * torch.randn(c, generator=g))
+                bn.running_var.copy_(0.5 + torch.rand(c, generator=g))
+    ckpt = {"arch": "mobilenet_v2", "arch_args": args, "resolutions": list(resolutions),
+            "class_names": [f"c{i}" for i in range(num_classes)], "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225], "crop_pct": 0.875, "state_dict": model.state_dict(),
+            "alpha": torch.zeros(len(resolutions)), "metrics": {}, "madds": {},
+            "params": param_counts(model), "versions": versions()}
+    save_checkpoint(ckpt, path)
+    return path
+
+
+def cli(module, *args):
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+
+
+def error_lines(stderr):
+    return [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return make_ckpt(tmp_path_factory.mktemp("ckpt") / "rs.pt")
+
+
+@pytest.fixture(scope="module")
+def pte(ckpt, tmp_path_factory):
+    from converters import executorch
+    out = tmp_path_factory.mktemp("et") / "rs.pte"
+    P.convert("executorch", executorch.lower, ckpt, out, quiet=True)
+    return out
+
+
+# ------------------------------------------------------------------------------- prepare (torch)
+@pytest.mark.parametrize("encoding", ["folded", "affine", "hybrid"])
+def test_encodings_match_checkpoint(ckpt, encoding):
+    weights = "folded" if encoding == "folded" else "shared"
+    prep = P.prepare(load_checkpoint(ckpt), RS + [56], weights, None if weights == "folded" else encoding)
+    assert prep.resolutions == [64, 56, 48]
+    for r in prep.resolutions:
+        x = P.sample_input(r, batch=2, seed=3)
+        with torch.no_grad():
+            want, got = prep.references[r](x), prep.modules[r](x)
+        assert (want - got).abs().max().item() < 1e-4
+
+
+def test_shared_encoding_keeps_conv_weights_identical(ckpt):
+    prep = P.prepare(load_checkpoint(ckpt), weights="shared")
+    a, b = (dict(prep.modules[r].named_parameters()) for r in RS)
+    affine = [k for k in a if k.endswith(".conv.weight")]          # ChannelAffine = the BN set
+    shared = [k for k, v in a.items() if v.dim() in (2, 4) and k not in affine]
+    assert len(shared) == prep.total_convs + 1                       # every conv + the classifier
+    assert all(torch.equal(a[k], b[k]) for k in shared)
+    assert affine and any(not torch.equal(a[k], b[k]) for k in affine)  # the BN sets do differ
+
+
+def test_interpolated_resolution_flagged_untrained(ckpt, tmp_path):
+    from rsnet_edge.checkpoint import manifest_for
+    m = manifest_for(load_checkpoint(ckpt), "executorch", resolutions=[64, 56, 48])
+    assert [e.trained for e in m.entries] == [True, False, True]
+    assert [e.entry for e in m.entries] == [entry_name(r) for r in (64, 56, 48)]
+
+
+# ------------------------------------------------------------------------------- refusals
+def test_corrupt_checkpoint_one_error_line(ckpt, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(Path(ckpt).read_bytes()[:2000])
+    out = tmp_path / "x.pte"
+    res = cli("converters.executorch", "--ckpt", bad, "--out", out)
+    assert res.returncode == 2
+    assert len(error_lines(res.stderr)) == 1 and "Traceback" not in res.stderr
+    assert not out.exists() and not list(tmp_path.glob(".*tmp*"))
+
+
+def test_atomic_output_after_forced_failure(ckpt, tmp_path):
+    def boom(prep, manifest_json, tmp, dtype):
+        tmp.write_bytes(b"half an artifact")
+        raise RuntimeError("forced failure")
+
+    def boom_dir(prep, manifest_json, tmp, dtype):
+        (tmp / "Data").mkdir(parents=True)
+        (tmp / "Data" / "weight.bin").write_bytes(b"partial")
+        raise RuntimeError("forced failure")
+
+    old = tmp_path / "old.pte"
+    old.write_bytes(b"previous artifact")
+    for lower, out in [(boom, tmp_path / "new.pte"), (boom, old), (boom_dir, tmp_path / "m.mlpackage")]:
+        with pytest.raises(RuntimeError, match="forced"):
+            P.convert("executorch", lower, ckpt, out, quiet=True)
+    assert not (tmp_path / "new.pte").exists() and not (tmp_path / "m.mlpackage").exists()
+    assert old.read_bytes() == b"previous artifact"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.pte"]
+
+
+# ------------------------------------------------------------------------------- ExecuTorch
+def test_executorch_parity_every_entry(pte, ckpt):
+    from converters.verify import verify
+    rep = verify(pte, ckpt, baseline=False, log=lambda s: None)
+    assert set(rep["entries"]) == {entry_name(r) for r in RS} | {DEFAULT_ENTRY}
+    for e in rep["entries"].values():
+        assert e["max_abs_diff"] <= 1e-3 and e["top1_agree"] == e["n"]
+
+
+def test_manifest_round_trip_executorch(pte, ckpt):
+    from converters.verify import embedded_manifest
+    side = read_sidecar(pte)
+    emb = embedded_manifest(pte)
+    assert side.artifact["sha256"] and "sha256" not in emb.artifact
+    assert Manifest.from_json(side.to_json()) == side
+    for key in ("backend", "arch", "arch_args", "entries", "checkpoint", "weights", "class_names"):
+        assert getattr(side, key) == getattr(emb, key)
+    assert side.backend == "executorch" and side.resolutions == RS and side.default_resolution == 64
+    assert side.extra["default_entry"] == DEFAULT_ENTRY and side.extra["encoding"] == "affine"
+
+
+def test_checkpoint_artifact_mismatch_refused(pte, tmp_path):
+    other = make_ckpt(tmp_path / "other.pt", seed=7)
+    res = cli("converters.verify", pte, "--ckpt", other, "--no-baseline")
+    assert res.returncode == 2
+    lines = error_lines(res.stderr)
+    assert len(lines) == 1 and "not the checkpoint" in lines[0]
+
+
+def test_tampered_artifact_refused(pte, ckpt, tmp_path):
+    from converters.verify import read_manifests
+    copy = tmp_path / "rs.pte"
+    copy.write_bytes(pte.read_bytes() + b"\0")
+    Path(str(copy) + ".manifest.json").write_text(Path(str(pte) + ".manifest.json").read_text())
+    with pytest.raises(ManifestError, match="does not match"):
+        read_manifests(copy)
+
+
+# ------------------------------------------------------------------------------- slow: sizes, LiteRT, Core ML
+@pytest.fixture(scope="module")
+def ckpt_1k(tmp_path_factory):
+    # an ImageNet-sized head (1000 classes): the shared weights an RS-Net is about
+    return make_ckpt(tmp_path_factory.mktemp("ckpt1k") / "rs1k.pt", resolutions=[96, 64, 48],
+                     num_classes=1000)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["executorch", "tflite"])
+def test_shared_size_ratio_and_parity(backend, ckpt_1k, tmp_path):
+    from converters import executorch, tflite
+    from converters.verify import verify
+    lower = {"executorch": executorch.lower, "tflite": tflite.lower}[backend]
+    out = tmp_path / ("rs" + {"executorch": ".pte", "tflite": ".tflite"}[backend])
+    P.convert(backend, lower, ckpt_1k, out, quiet=True)
+    rep = verify(out, ckpt_1k, log=lambda s: None)
+    assert rep["ok"], rep["entries"]
+    assert rep["size_ratio"] <= 1.10, rep["size_ratio"]
+
+
+@pytest.mark.slow
+def test_tflite_parity_every_entry(ckpt, tmp_path):
+    from converters import tflite
+    from converters.verify import Runner, embedded_manifest, verify
+    out = tmp_path / "rs.tflite"
+    P.convert("tflite", tflite.lower, ckpt, out, quiet=True)
+    rep = verify(out, ckpt, baseline=False, log=lambda s: None)
+    assert rep["ok"] and set(rep["entries"]) == {entry_name(r) for r in RS} | {DEFAULT_ENTRY}
+    assert embedded_manifest(out).entries == read_sidecar(out).entries
+    assert set(Runner("tflite", out).entries) == {entry_name(r) for r in RS} | {DEFAULT_ENTRY}
+
+
+@pytest.fixture(scope="module")
+def mlpackage(ckpt, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cm") / "rs.mlpackage"
+    res = cli("converters.coreml", "--ckpt", ckpt, "--out", out)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return out
+
+
+@pytest.mark.slow
+def test_coreml_structure(mlpackage, ckpt):
+    from converters.coreml import read_package
+    pkg = read_package(mlpackage)
+    assert pkg["default_function"] == DEFAULT_ENTRY
+    assert pkg["functions"] == {**{entry_name(r): {"x": [1, 3, r, r]} for r in RS},
+                                DEFAULT_ENTRY: {"x": [1, 3, RS[0], RS[0]]}}
+    emb = Manifest.from_json(pkg["manifest_json"])
+    assert emb.backend == "coreml" and emb.entries == read_sidecar(mlpackage).entries
+    # the shared conv/FC weights stored once: far below two copies
+    shared = 4 * sum(v.numel() for v in load_checkpoint(ckpt)["state_dict"].values() if v.dim() in (2, 4))
+    assert shared < pkg["weight_bytes"] < 1.3 * shared
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "darwin", reason="Core ML prediction needs macOS (coremltools "
+                                                      "cannot run Core ML models on Linux)")
+def test_coreml_predict_macos(mlpackage, ckpt):  # pragma: no cover
+    from converters.verify import verify
+    rep = verify(mlpackage, ckpt, baseline=False, log=lambda s: None)
+    assert rep["ok"] and rep["entries"]
