@@ -6,7 +6,7 @@
   interpolated BatchNorm (paper 4.3),
 * an ExecuTorch program (``.pte``): one method per resolution (``forward_224`` ...),
 * a LiteRT model (``.tflite``): one signature per resolution,
-* an ONNX model (``.onnx``): one graph input/output pair per resolution, or one file per resolution,
+* an ONNX model (``.onnx``): one graph serving one resolution (ONNX has no named methods),
 * a Core ML package (``.mlpackage``): macOS only (one function per resolution),
 
 and returns a :class:`Classifier` with the same interface whatever the backend::
@@ -239,8 +239,9 @@ class TFLiteBackend(_Backend):
 
 
 class OnnxBackend(_Backend):
-    """One ``onnxruntime.InferenceSession``. Entry points are graph outputs named ``forward_<r>``
-    (with one input per resolution), or the single output of a one-resolution model."""
+    """One ``onnxruntime.InferenceSession`` over a single-graph model: one image input, one logits
+    output, serving the manifest's single entry point (ONNX has no named methods; a multi-resolution
+    ONNX artifact would be one file per resolution)."""
 
     name = "onnx"
 
@@ -261,36 +262,20 @@ class OnnxBackend(_Backend):
         stats.file_loads += 1
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            raise RuntimeLoadError(f"{path.name}: expected one input and one output, found "
+                                   f"{len(self.inputs)} and {len(self.outputs)}")
         self.seen: set[int] = set()
 
-    def _io(self, resolution: int) -> tuple[str, str]:
-        name = entry_name(resolution)
-        if len(self.outputs) == 1 and len(self.inputs) == 1:
-            return self.inputs[0], self.outputs[0]
-        if name in self.outputs:
-            k = self.outputs.index(name)
-            cand = [i for i in self.inputs if i.endswith(f"_{resolution}")]
-            return (cand[0] if cand else self.inputs[k]), name
-        raise RuntimeLoadError(f"{self.path.name} has no output {name}")
-
     def entry_names(self) -> set[str]:
-        if len(self.outputs) == 1 and len(self.manifest.entries) == 1:
-            return {self.manifest.entries[0].entry}
-        return set(self.outputs)
+        entries = self.manifest.entries
+        return {entries[0].entry} if len(entries) == 1 else set()
 
     def run(self, resolution, x):
-        i, o = self._io(resolution)
         if resolution not in self.seen:
             self.seen.add(resolution)
             self._count_entry_load(resolution)
-        feeds = {i: x}
-        if len(self.inputs) > 1:       # multi-entry graph: the other inputs get an empty-batch image
-            for other in self.inputs:
-                if other != i:
-                    shape = [d if isinstance(d, int) else 1 for d in
-                             next(s.shape for s in self.session.get_inputs() if s.name == other)]
-                    feeds[other] = np.zeros(shape, np.float32)
-        return np.asarray(self.session.run([o], feeds)[0], dtype=np.float32)
+        return np.asarray(self.session.run([self.outputs[0]], {self.inputs[0]: x})[0], dtype=np.float32)
 
 
 class CoreMLBackend(_Backend):

@@ -305,3 +305,38 @@ def test_demo_trace_file_and_errors(tfl, tmp_path, capsys):
     trace.write_text(json.dumps([{"battery": 150}]))
     assert demo.main([str(tfl), "--trace", str(trace)]) == 2
     assert "battery must be a number in 0..100" in capsys.readouterr().err
+
+
+def test_onnx_single_resolution(ckpt, images, tmp_path):
+    """The converters write no ONNX; a plain single-resolution ONNX export (torch.onnx, legacy
+    exporter) with a manifest beside it is served through the same interface."""
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+        pytest.skip("onnx/onnxruntime not installed")
+    import torch
+
+    from rsnet_edge.checkpoint import load_checkpoint, manifest_for, model_from_checkpoint
+    from rsnet_edge.manifest import sha256_file, write_sidecar
+    from rsnet_edge.models import to_single_resolution
+
+    ck = load_checkpoint(ckpt)
+    single = to_single_resolution(model_from_checkpoint(ck), 64).eval()
+    out = tmp_path / "tiny64.onnx"
+    torch.onnx.export(single, (torch.randn(1, 3, 64, 64),), str(out), dynamo=False,
+                      input_names=["input"], output_names=["logits"])
+    m = manifest_for(ck, "onnx", resolutions=[64], weights="folded")
+    m.artifact = {"file": out.name, "sha256": sha256_file(out), "size_bytes": out.stat().st_size}
+    write_sidecar(m, out)
+    clf = load(out)
+    assert clf.resolutions == [64] and clf.backend_name == "onnx"
+    np.testing.assert_allclose(clf.predict_proba(images), load(ckpt).predict_proba(images, 64), atol=2e-4)
+    out.write_bytes(out.read_bytes()[:2000])
+    _bad(out, "truncated or corrupt", verify=False)
+
+
+def test_embedded_manifest_names_match_the_converters():
+    from converters import prepare
+
+    from rsnet_edge import runtime
+
+    assert runtime.ET_MANIFEST_METHOD == prepare.ET_MANIFEST_METHOD
+    assert runtime.TFLITE_MANIFEST_METADATA == prepare.MANIFEST_KEY

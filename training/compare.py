@@ -44,7 +44,7 @@ PASS = (("batch-size", int), ("lr", float), ("weight-decay", float), ("momentum"
         ("width-mult", float), ("max-steps-per-epoch", int), ("workers", int), ("device", str),
         ("save-every", int), ("views", str), ("threads", int))
 SETTINGS = ("data", "arch", "epochs", "resolutions", "seed") + tuple(n.replace("-", "_") for n, _ in PASS
-                                                                     if n not in ("workers", "device", "threads"))
+                                                                     if n not in ("workers", "device", "threads", "save-every"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,7 +206,7 @@ def plot(rep: dict, path: Path, arch: str) -> bool:
     x = [rep["madds"][k] / 1e6 for k in keys]
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=130)
     imax = next(c for c in rep["columns"] if c.endswith("(I-max)"))
-    styles = [("RS-Net", dict(color="tab:red", marker="o", lw=2.2)),
+    styles = [("RS-Net", dict(color="tab:red", marker="o", lw=2.2, zorder=4)),
               ("I-Nets", dict(color="tab:blue", marker="s", lw=1.6)),
               (imax, dict(color="tab:gray", marker="^", lw=1.4, ls="--")),
               ("Parallel", dict(color="tab:green", marker="d", lw=1.0, ls=":"))]
@@ -246,7 +246,7 @@ def run(a: argparse.Namespace, extra: list[str]) -> dict:
         head = f"[{i}/{len(specs)}] {spec['label']} ({spec['name']}, resolutions {spec['resolutions']})"
         if rpath.is_file():
             r = json.loads(rpath.read_text())
-            if r.get("settings") != settings:
+            if {k: (r.get("settings") or {}).get(k) for k in settings} != settings:
                 raise ValueError(f"{rpath} was made with other settings ({r.get('settings')}); "
                                  f"use another --out-dir")
             print(f"{head}: finished earlier, skipped ({rpath})", flush=True)
