@@ -25,7 +25,9 @@ shared weight bytes: a knob along the size/latency frontier (see bench/encodings
 backends); ``--weights folded`` = ``folded``.
 
 This module also holds what the three converter CLIs share: argument parsing, checkpoint loading,
-the manifest, atomic output and the one-line error exit.
+the manifest, atomic output and the one-line error exit (an unexpected failure inside a backend's
+lowering is reported as ``error: <backend> conversion failed: <first line>``, exit status 2, no
+artifact left behind; ``--debug`` re-raises it with the full traceback).
 """
 
 from __future__ import annotations
@@ -53,10 +55,29 @@ SMALL_CONV = 4096          # hybrid: convs with fewer weight elements than this 
 PARITY_TOL = 1e-4          # encoded module vs plain BN module, checked at prepare time
 MANIFEST_KEY = "rsnet_edge.manifest"   # name of the embedded manifest (Core ML metadata, LiteRT metadata)
 ET_MANIFEST_METHOD = "manifest_json"   # ExecuTorch constant method returning the manifest JSON
+#: backends whose default entry is not an entry point of its own but a pointer to the highest
+#: resolution's ``forward_<r>`` (Core ML: the package's default function; a duplicate ``forward``
+#: function would store its whole program description again). Elsewhere: ``forward``.
+DEFAULT_IS_POINTER = frozenset({"coreml"})
 
 
 class ConversionError(RuntimeError):
     """A conversion that cannot go on (bad arguments, unsupported option, parity failure)."""
+
+
+class BackendError(ConversionError):
+    """An unexpected exception inside a backend's lowering step (the original is ``__cause__``)."""
+
+    def __init__(self, backend: str, cause: BaseException):
+        self.backend = backend
+        text = str(cause).strip()
+        first = text.splitlines()[0].strip() if text else type(cause).__name__
+        super().__init__(f"{backend} conversion failed: {first}")
+
+
+def default_entry(backend: str, default_resolution: int) -> str:
+    """The name under which ``backend`` serves the default (highest) resolution."""
+    return entry_name(default_resolution) if backend in DEFAULT_IS_POINTER else DEFAULT_ENTRY
 
 
 # ------------------------------------------------------------------------------------ encoding
@@ -205,10 +226,10 @@ class Prepared:
         out[DEFAULT_ENTRY] = (self.default_resolution, self.modules[self.default_resolution])
         return out
 
-    def manifest_extra(self) -> dict[str, Any]:
+    def manifest_extra(self, backend: str = "") -> dict[str, Any]:
         return {"encoding": self.encoding, "fold_budget": self.fold_budget,
                 "folded_convs": self.folded_convs, "convs": self.total_convs,
-                "default_entry": DEFAULT_ENTRY, **self.info}
+                "default_entry": default_entry(backend, self.default_resolution), **self.info}
 
 
 def prepare(ckpt: dict[str, Any], resolutions: Sequence[int] | None = None, weights: str = "shared",
@@ -299,7 +320,8 @@ Lower = Callable[[Prepared, str, Path, str], dict]
 def build_parser(backend: str, suffix: str, dtypes: Sequence[str]) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=f"python -m converters.{backend}",
                                  description=f"RS-Net checkpoint -> one {suffix} with one entry point "
-                                             f"per resolution (forward_<r>) plus 'forward' (default).")
+                                             f"per resolution (forward_<r>) and a default entry (the highest "
+                                             f"resolution).")
     ap.add_argument("--ckpt", required=True, help="RS-Net checkpoint (.pt)")
     ap.add_argument("--out", required=True, help=f"output artifact ({suffix})")
     ap.add_argument("--resolutions", type=lambda s: [int(x) for x in s.replace(",", " ").split()],
@@ -314,6 +336,8 @@ def build_parser(backend: str, suffix: str, dtypes: Sequence[str]) -> argparse.A
                     help="advanced (affine): fold BN per entry into the convs that save the most "
                          "run time, up to this fraction of the weight bytes (default 0)")
     ap.add_argument("--dtype", choices=list(dtypes), default="fp32")
+    ap.add_argument("--debug", action="store_true",
+                    help="re-raise a failure with its full traceback instead of one error line")
     return ap
 
 
@@ -325,7 +349,10 @@ def run_cli(backend: str, suffix: str, lower: Lower, argv: Sequence[str] | None 
         convert(backend, lower, args.ckpt, args.out, resolutions=res, weights=args.weights,
                 encoding=args.encoding, fold_budget=args.fold_budget, dtype=args.dtype)
     except (CheckpointError, ManifestError, ConversionError, ResolutionError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(f"error: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}",
+              file=sys.stderr)
         return 2
     return 0
 
@@ -339,13 +366,18 @@ def convert(backend: str, lower: Lower, ckpt_path: str | os.PathLike, out: str |
     ckpt = load_checkpoint(ckpt_path)
     prep = prepare(ckpt, resolutions, weights, encoding, fold_budget)
     manifest = manifest_for(ckpt, backend, resolutions=prep.resolutions, weights=weights, dtype=dtype,
-                            checkpoint_path=ckpt_path, extra=prep.manifest_extra())
+                            checkpoint_path=ckpt_path, extra=prep.manifest_extra(backend))
     manifest.artifact = {"file": out.name}          # embedded copy: no sha256 (cannot hold its own)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(out)
     remove_path(tmp)
     try:
-        facts = lower(prep, manifest.to_json(), tmp, dtype) or {}
+        try:
+            facts = lower(prep, manifest.to_json(), tmp, dtype) or {}
+        except ConversionError:
+            raise
+        except Exception as e:
+            raise BackendError(backend, e) from e
         if not tmp.exists():
             raise ConversionError(f"{backend} lowering wrote nothing")
         manifest.extra.update(facts)
@@ -356,6 +388,7 @@ def convert(backend: str, lower: Lower, ckpt_path: str | os.PathLike, out: str |
     write_sidecar(manifest, out)
     if not quiet:
         print(f"wrote {out} ({manifest.artifact['size_bytes'] / 1e6:.2f} MB, entries "
-              f"{', '.join(e.entry for e in manifest.entries)} + {DEFAULT_ENTRY}, weights={weights}, "
+              f"{', '.join(e.entry for e in manifest.entries)}, default {manifest.extra['default_entry']}, "
+              f"weights={weights}, "
               f"encoding={prep.encoding}) and {sidecar_path(out).name}")
     return manifest

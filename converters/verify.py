@@ -5,9 +5,9 @@
 For every entry point: max |logit difference| vs PyTorch and top-1 agreement (random inputs, or the
 validation views of the images in DIR), then the artifact size against a single-resolution (folded)
 export of the same backbone by the same backend. ExecuTorch runs in ``executorch.runtime``, LiteRT
-in ``ai_edge_litert``'s Interpreter; Core ML is inspected (functions, input shapes, weight bytes,
-manifest) and only predicted on macOS. A checkpoint that is not the one the artifact was converted
-from is refused. Exit status: 0 all good, 1 a parity/top-1 failure, 2 refused (one ``error:`` line).
+in ``ai_edge_litert``'s Interpreter; Core ML is inspected (functions, their input shapes, default
+function, weight bytes, manifest) and only predicted on macOS. A checkpoint that is not the one the
+artifact was converted from is refused. Exit status: 0 all good, 1 a parity/top-1 failure, 2 refused (one ``error:`` line).
 """
 
 from __future__ import annotations
@@ -40,6 +40,39 @@ def backend_of(path: str | Path) -> str:
         raise ManifestError(f"cannot tell the backend of {Path(path).name} "
                             f"(expected one of {', '.join(BACKEND_OF_SUFFIX)})")
     return BACKEND_OF_SUFFIX[suffix]
+
+
+def default_entry_of(manifest: Manifest) -> str:
+    """The name of the default entry: ``forward``, or (Core ML) the default resolution's own
+    ``forward_<r>``, which the package marks as its default function."""
+    return str(manifest.extra.get("default_entry") or DEFAULT_ENTRY)
+
+
+def entry_pairs(manifest: Manifest) -> list[tuple[str, int]]:
+    """(entry point, resolution) for every entry point the artifact must have, the default last
+    when it is an entry of its own."""
+    pairs = [(e.entry, e.resolution) for e in manifest.entries]
+    default = default_entry_of(manifest)
+    if default not in {e for e, _ in pairs}:
+        pairs.append((default, manifest.default_resolution))
+    return pairs
+
+
+def check_coreml_structure(pkg: dict, manifest: Manifest) -> None:
+    """The package's functions are exactly the manifest's entry points (plus a separate default
+    function only where the manifest names one), each taking ``x`` (1, 3, r, r), and the package's
+    default function is the manifest's default entry."""
+    from converters.coreml import INPUT_NAME
+    want = {e: {INPUT_NAME: [1, 3, r, r]} for e, r in entry_pairs(manifest)}
+    if set(pkg["functions"]) != set(want):
+        raise ManifestError(f"functions {sorted(pkg['functions'])} != manifest entries {sorted(want)}")
+    for name, shapes in want.items():
+        if pkg["functions"][name] != shapes:
+            raise ManifestError(f"function {name} takes {pkg['functions'][name]}, expected {shapes}")
+    default = default_entry_of(manifest)
+    if pkg["default_function"] != default:
+        raise ManifestError(f"default function {pkg['default_function']!r} != the manifest's default "
+                            f"entry {default!r}")
 
 
 # ------------------------------------------------------------------------------ runtimes
@@ -169,7 +202,7 @@ def verify(artifact: str | Path, ckpt_path: str | Path, images: str | Path | Non
     report: dict[str, Any] = {"backend": backend, "artifact": str(artifact), "entries": {},
                               "size_bytes": artifact_size(artifact), "embedded_manifest": embedded is not None}
     log(f"{artifact.name}: backend {backend}, weights {manifest.weights}, dtype {manifest.dtype}, "
-        f"entries {manifest.resolutions} (+{DEFAULT_ENTRY}), embedded manifest "
+        f"entries {manifest.resolutions}, default {default_entry_of(manifest)}, embedded manifest "
         f"{'yes' if embedded else 'NO'}")
     if backend == "coreml":
         from converters.coreml import read_package
@@ -178,9 +211,7 @@ def verify(artifact: str | Path, ckpt_path: str | Path, images: str | Path | Non
         for name, shapes in pkg["functions"].items():
             log(f"  function {name:12s} inputs {shapes}")
         log(f"  default function {pkg['default_function']}, weight.bin {pkg['weight_bytes']} bytes")
-        want = {e.entry for e in manifest.entries} | {DEFAULT_ENTRY}
-        if set(pkg["functions"]) != want:
-            raise ManifestError(f"functions {sorted(pkg['functions'])} != manifest entries {sorted(want)}")
+        check_coreml_structure(pkg, manifest)
         if sys.platform != "darwin":
             log("  prediction skipped: Core ML models run only on macOS (coremltools cannot predict on Linux)")
             report["prediction"] = "skipped (not macOS)"
@@ -188,11 +219,10 @@ def verify(artifact: str | Path, ckpt_path: str | Path, images: str | Path | Non
             report["entries"] = _coreml_parity(artifact, manifest, model, images, n, log)
     else:
         runner = Runner(backend, artifact)
-        missing = ({e.entry for e in manifest.entries} | {DEFAULT_ENTRY}) - set(runner.entries)
+        pairs = entry_pairs(manifest)
+        missing = {e for e, _ in pairs} - set(runner.entries)
         if missing:
             raise ManifestError(f"{artifact.name} lacks entry points {sorted(missing)}")
-        pairs = [(e.entry, e.resolution) for e in manifest.entries]
-        pairs.append((DEFAULT_ENTRY, manifest.default_resolution))
         for entry, r in pairs:
             x = inputs_for(r, images, manifest, n)
             ref = to_single_resolution(model, r, interpolate=True).eval()
@@ -222,15 +252,15 @@ def _compare(entry: str, r: int, want: np.ndarray, got: np.ndarray, log) -> dict
 def _coreml_parity(artifact, manifest, model, images, n, log) -> dict:  # pragma: no cover (macOS)
     import coremltools as ct
     out = {}
-    pairs = [(e.entry, e.resolution) for e in manifest.entries] + [(DEFAULT_ENTRY, manifest.default_resolution)]
-    for entry, r in pairs:
+    for entry, r in entry_pairs(manifest) + [(None, manifest.default_resolution)]:
+        # function_name=None: the package's default function
         ml = ct.models.MLModel(str(artifact), function_name=entry)
         x = inputs_for(r, images, manifest, n)
         ref = to_single_resolution(model, r, interpolate=True).eval()
         with torch.no_grad():
             want = ref(torch.from_numpy(x)).numpy()
         got = np.concatenate([ml.predict({"x": x[i:i + 1]})["logits"] for i in range(len(x))])
-        out[entry] = _compare(entry, r, want, got, log)
+        out[entry or "(default function)"] = _compare(entry or "(default)", r, want, got, log)
     return out
 
 

@@ -129,6 +129,43 @@ def test_atomic_output_after_forced_failure(ckpt, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.pte"]
 
 
+def test_backend_failure_one_error_line(ckpt, tmp_path, capsys):
+    """An unexpected exception in a backend's lowering step: one ``error: <backend> conversion
+    failed: <first line>`` line, exit 2, no traceback, nothing at --out; --debug re-raises it."""
+    def boom(prep, manifest_json, tmp, dtype):
+        (tmp / "Data").mkdir(parents=True)
+        (tmp / "Data" / "weight.bin").write_bytes(b"partial")
+        raise ValueError("backend exploded\nsecond line of detail")
+
+    out = tmp_path / "rs.mlpackage"
+    argv = ["--ckpt", str(ckpt), "--out", str(out)]
+    assert P.run_cli("coreml", ".mlpackage", boom, argv) == 2
+    err = capsys.readouterr().err
+    assert error_lines(err) == ["error: coreml conversion failed: backend exploded"]
+    assert "Traceback" not in err and "second line" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+    with pytest.raises(P.BackendError, match="coreml conversion failed") as info:
+        P.run_cli("coreml", ".mlpackage", boom, argv + ["--debug"])
+    assert isinstance(info.value.__cause__, ValueError)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_backend_failure_through_real_cli(ckpt, tmp_path):
+    """The same through ``python -m converters.executorch``, its real lowering forced to fail."""
+    out = tmp_path / "rs.pte"
+    code = ("import sys, converters.executorch as m, torch.export as te\n"
+            "def broken(*a, **k): raise RuntimeError('export refused: forced')\n"
+            "te.export = broken\n"
+            "sys.exit(m.main(sys.argv[1:]))")
+    res = subprocess.run([sys.executable, "-c", code, "--ckpt", str(ckpt), "--out", str(out)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert error_lines(res.stderr) == ["error: executorch conversion failed: export refused: forced"]
+    assert "Traceback" not in res.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------------------- ExecuTorch
 def test_executorch_parity_every_entry(pte, ckpt):
     from converters.verify import verify
@@ -211,15 +248,47 @@ def mlpackage(ckpt, tmp_path_factory):
 @pytest.mark.slow
 def test_coreml_structure(mlpackage, ckpt):
     from converters.coreml import read_package
+    from converters.verify import check_coreml_structure
     pkg = read_package(mlpackage)
-    assert pkg["default_function"] == DEFAULT_ENTRY
-    assert pkg["functions"] == {**{entry_name(r): {"x": [1, 3, r, r]} for r in RS},
-                                DEFAULT_ENTRY: {"x": [1, 3, RS[0], RS[0]]}}
-    emb = Manifest.from_json(pkg["manifest_json"])
-    assert emb.backend == "coreml" and emb.entries == read_sidecar(mlpackage).entries
+    # no separate 'forward' function: the package's default function is the highest resolution's
+    assert pkg["default_function"] == entry_name(RS[0])
+    assert pkg["functions"] == {entry_name(r): {"x": [1, 3, r, r]} for r in RS}
+    emb, side = Manifest.from_json(pkg["manifest_json"]), read_sidecar(mlpackage)
+    assert emb.backend == "coreml" and emb.entries == side.entries
+    assert emb.extra["default_entry"] == side.extra["default_entry"] == entry_name(RS[0])
+    check_coreml_structure(pkg, side)
+    with pytest.raises(ManifestError, match="default function"):
+        check_coreml_structure({**pkg, "default_function": entry_name(RS[1])}, side)
+    with pytest.raises(ManifestError, match="takes"):
+        check_coreml_structure({**pkg, "functions": {**pkg["functions"], entry_name(RS[1]): {"x": [1, 3, 1, 1]}}}, side)
     # the shared conv/FC weights stored once: far below two copies
     shared = 4 * sum(v.numel() for v in load_checkpoint(ckpt)["state_dict"].values() if v.dim() in (2, 4))
     assert shared < pkg["weight_bytes"] < 1.3 * shared
+
+
+@pytest.mark.slow
+def test_coreml_compaction_keeps_graph(ckpt, tmp_path):
+    """Short names + merged immediate consts: the same graph (checked name-free), a smaller proto,
+    and a program coremltools still parses."""
+    import copy
+
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.milproto.load import load as milproto_load
+
+    from converters.coreml import compact_function, convert_one, graph_signature
+    prep = P.prepare(load_checkpoint(ckpt), [RS[0]], "shared")
+    src = tmp_path / "one.mlpackage"
+    convert_one(prep.modules[RS[0]], RS[0], "fp32", src)
+    spec = ct.utils.load_spec(str(src))
+    func = spec.mlProgram.functions["main"]
+    before, size = copy.deepcopy(func), func.ByteSize()
+    assert compact_function(func) > 0
+    assert graph_signature(func) == graph_signature(before) and func.ByteSize() < 0.6 * size
+    names = [o.name for b in func.block_specializations.values() for op in b.operations for o in op.outputs]
+    assert [i.name for i in func.inputs] == ["x"] and "logits" in names
+    assert len(names) == len(set(names)) and max(len(n) for n in names if n != "logits") <= 3
+    prog = milproto_load(spec, spec.specificationVersion, str(next(src.rglob("weights"))))
+    assert list(prog.functions) == ["main"]
 
 
 @pytest.mark.slow
