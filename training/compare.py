@@ -220,7 +220,7 @@ def plot(rep: dict, path: Path, arch: str) -> bool:
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(f"{arch}: one RS-Net vs {len(keys)} I-Nets vs I-{keys[0]}", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
