@@ -12,9 +12,9 @@ from rsnet_edge.checkpoint import (CheckpointError, load_checkpoint, load_model,
                                    model_from_checkpoint, save_checkpoint, versions)
 from rsnet_edge.manifest import Manifest
 from rsnet_edge.models import create_model
+from conftest import ROOT, subprocess_env
 from training.synthetic import generate
 
-ROOT = Path(__file__).resolve().parents[1]
 RS = [64, 48, 32]
 
 
@@ -79,7 +79,7 @@ def test_refuses_bad_checkpoints(tmp_path):
 
 
 def _run(module, *args, check=True):
-    r = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, env=subprocess_env(),
                        capture_output=True, text=True, timeout=600)
     if check and r.returncode != 0:
         raise AssertionError(f"{module} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")

@@ -11,21 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from training.synthetic import generate
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, subprocess_env
 
 
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    env.pop("WORLD_SIZE", None)
-    return env
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("cmp") / "ds", num_classes=4, train_per_class=8,
-                    val_per_class=2, size=64, progress=False)
+def data(tiny_data):
+    return tiny_data
 
 
 def test_interrupted_compare_resumes_without_retraining(data, tmp_path):
@@ -35,7 +28,7 @@ def test_interrupted_compare_resumes_without_retraining(data, tmp_path):
            "--lr", "0.01", "--max-steps-per-epoch", "2", "--workers", "0", "--no-progress",
            "--out-dir", str(out)]
     first = out / "results" / "inet_48.json"
-    p = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 240
         while time.time() < deadline and p.poll() is None and not first.exists():
@@ -48,7 +41,7 @@ def test_interrupted_compare_resumes_without_retraining(data, tmp_path):
     assert first.exists() and not (out / "compare.json").exists()
     stamps = {f: f.stat().st_mtime_ns for f in [first, out / "models" / "inet_48.pt"]}
 
-    r = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "[1/4] I-48 (inet_48, resolutions [48]): finished earlier, skipped" in r.stdout
     assert "[1/4] I-48 (inet_48, resolutions [48]): training" not in r.stdout

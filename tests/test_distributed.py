@@ -17,24 +17,18 @@ import pytest
 import torch
 
 from rsnet_edge.models import create_model
-from training.synthetic import generate
+from conftest import ROOT, subprocess_env
 from training.train import GlobalBatchSampler
 
-ROOT = Path(__file__).resolve().parents[1]
 RS = ["64", "48", "32"]
 
-
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    env.pop("WORLD_SIZE", None)
-    return env
 
 
 def _train(args, out, nproc=1, extra=()):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 "--nproc_per_node", str(nproc)] if nproc > 1 else [sys.executable]
     cmd = launcher + ["-m", "training.train", *args, "--out", str(out), *extra]
-    r = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"{cmd} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return r
 
@@ -47,9 +41,8 @@ def _rel_update_diff(a, b, w0):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("ddp") / "ds", num_classes=4, train_per_class=8,
-                    val_per_class=2, size=64, progress=False)
+def data(tiny_data):
+    return tiny_data
 
 
 def test_ranks_split_each_global_batch_contiguously():

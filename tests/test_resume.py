@@ -12,22 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.synthetic import generate
+from conftest import ROOT, subprocess_env
 from training.train import main as train_main
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    env.pop("WORLD_SIZE", None)
-    return env
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("resume") / "ds", num_classes=4, train_per_class=8,
-                    val_per_class=2, size=64, progress=False)
+def data(tiny_data):
+    return tiny_data
 
 
 def _args(data, out, workers):
@@ -47,13 +40,13 @@ def _state(path):
 def test_sigkill_mid_epoch_then_resume_is_bit_identical(data, tmp_path):
     ref, cut = tmp_path / "ref.pt", tmp_path / "cut.pt"
     r = subprocess.run([sys.executable, "-m", "training.train", *_args(data, ref, 0)], cwd=ROOT,
-                       env=_env(), capture_output=True, text=True, timeout=300)
+                       env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
 
     # the interrupted run also uses a DataLoader worker: augmentation is seeded per sample, so the
     # number of workers does not change what is trained
     p = subprocess.Popen([sys.executable, "-m", "training.train", *_args(data, cut, 1)], cwd=ROOT,
-                         env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 240
         while time.time() < deadline:
@@ -74,7 +67,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(data, tmp_path):
     killed_at = st["step"]
 
     r = subprocess.run([sys.executable, "-m", "training.train", *_args(data, cut, 1), "--resume", str(cut)],
-                       cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+                       cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert f"step {killed_at}" in r.stdout  # "resumed at epoch E, batch B/4, step S"
 
