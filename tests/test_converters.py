@@ -1,8 +1,8 @@
 """Converters: per-entry parity in the backend runtimes, weights stored once, manifest round trip,
 Core ML structure, refusals (corrupt checkpoint, checkpoint/artifact mismatch), atomic output.
 
-Conversions are slow (tens of seconds each on 2 cores), so one tiny ExecuTorch artifact is shared by
-the default tests; LiteRT, Core ML and the size-ratio baselines are ``@pytest.mark.slow``.
+Conversions are slow (tens of seconds each on 2 cores), so module-scoped fixtures convert each tiny
+artifact once and the tests share it (the whole file takes about 3-4 minutes here).
 """
 
 import json
@@ -212,7 +212,6 @@ def ckpt_1k(tmp_path_factory):
                      num_classes=1000)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["executorch", "tflite"])
 def test_shared_size_ratio_and_parity(backend, ckpt_1k, tmp_path):
     from converters import executorch, tflite
@@ -225,7 +224,6 @@ def test_shared_size_ratio_and_parity(backend, ckpt_1k, tmp_path):
     assert rep["size_ratio"] <= 1.10, rep["size_ratio"]
 
 
-@pytest.mark.slow
 def test_tflite_parity_every_entry(ckpt, tmp_path):
     from converters import tflite
     from converters.verify import Runner, embedded_manifest, verify
@@ -245,7 +243,6 @@ def mlpackage(ckpt, tmp_path_factory):
     return out
 
 
-@pytest.mark.slow
 def test_coreml_structure(mlpackage, ckpt):
     from converters.coreml import read_package
     from converters.verify import check_coreml_structure
@@ -266,7 +263,6 @@ def test_coreml_structure(mlpackage, ckpt):
     assert shared < pkg["weight_bytes"] < 1.3 * shared
 
 
-@pytest.mark.slow
 def test_coreml_compaction_keeps_graph(ckpt, tmp_path):
     """Short names + merged immediate consts: the same graph (checked name-free), a smaller proto,
     and a program coremltools still parses."""
@@ -291,7 +287,6 @@ def test_coreml_compaction_keeps_graph(ckpt, tmp_path):
     assert list(prog.functions) == ["main"]
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "darwin", reason="Core ML prediction needs macOS (coremltools "
                                                       "cannot run Core ML models on Linux)")
 def test_coreml_predict_macos(mlpackage, ckpt):  # pragma: no cover
