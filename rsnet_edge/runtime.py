@@ -28,6 +28,8 @@ loads every entry point lazily, once, on first use (``Classifier.stats`` counts 
 
 from __future__ import annotations
 
+import importlib
+
 import os
 import platform
 import time
@@ -123,6 +125,15 @@ class TorchBackend(_Backend):
             return self.model(torch.from_numpy(x)).float().numpy()
 
 
+def _require(module: str, path: Path, what: str, extra: str):
+    """Import a backend's runtime module, or refuse the artifact with one line saying what to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise RuntimeLoadError(f"cannot open {path.name}: {what} is not installed "
+                               f"(pip install 'rsnet-edge[{extra}]'): {_one_line(e)}") from None
+
+
 class ExecuTorchBackend(_Backend):
     """``Runtime.get().load_program(path)`` once; each ``forward_<r>`` method loaded once, lazily."""
 
@@ -130,11 +141,7 @@ class ExecuTorchBackend(_Backend):
 
     def __init__(self, path, manifest, stats):
         super().__init__(path, manifest, stats)
-        try:
-            from executorch.runtime import Runtime
-        except ImportError as e:
-            raise RuntimeLoadError(f"cannot open {path.name}: the ExecuTorch runtime is not installed "
-                                   f"(pip install 'rsnet-edge[executorch]'): {_one_line(e)}") from None
+        Runtime = _require("executorch.runtime", path, "the ExecuTorch runtime", "executorch").Runtime
         try:
             self.program = Runtime.get().load_program(path)
         except Exception as e:  # the pybindings raise RuntimeError/ValueError for bad flatbuffers
@@ -181,11 +188,7 @@ class TFLiteBackend(_Backend):
 
     def __init__(self, path, manifest, stats, num_threads: int | None = None):
         super().__init__(path, manifest, stats)
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as e:
-            raise RuntimeLoadError(f"cannot open {path.name}: the LiteRT runtime is not installed "
-                                   f"(pip install 'rsnet-edge[tflite]'): {_one_line(e)}") from None
+        Interpreter = _require("ai_edge_litert.interpreter", path, "the LiteRT runtime", "tflite").Interpreter
         try:
             self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
             self.signatures = dict(self.interpreter.get_signature_list())
@@ -247,11 +250,7 @@ class OnnxBackend(_Backend):
 
     def __init__(self, path, manifest, stats):
         super().__init__(path, manifest, stats)
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise RuntimeLoadError(f"cannot open {path.name}: onnxruntime is not installed: "
-                                   f"{_one_line(e)}") from None
+        ort = _require("onnxruntime", path, "onnxruntime", "onnx")
         try:
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
@@ -288,11 +287,7 @@ class CoreMLBackend(_Backend):
         if platform.system() != "Darwin":
             raise RuntimeLoadError(f"{path.name}: Core ML packages run only on macOS (this is "
                                    f"{platform.system()}); use the .pte or .tflite artifact here")
-        try:
-            import coremltools as ct
-        except ImportError as e:
-            raise RuntimeLoadError(f"cannot open {path.name}: coremltools is not installed: "
-                                   f"{_one_line(e)}") from None
+        ct = _require("coremltools", path, "coremltools", "coreml")
         self.ct = ct
         self.models: dict[str, Any] = {}
         try:   # validate the package once; functions are compiled lazily per resolution
