@@ -1,0 +1,43 @@
+"""The whole chain through the real CLIs: built-in data -> train a few steps -> convert to ExecuTorch and
+LiteRT -> verify -> predict with the artifacts, which agree with the checkpoint."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import rsnet_edge
+from conftest import ROOT, subprocess_env
+
+RS = ["64", "48", "32"]
+
+
+def _run(*args):
+    r = subprocess.run([sys.executable, "-m", *map(str, args)], cwd=ROOT, env=subprocess_env(),
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, f"{args[0]} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout
+
+
+def test_train_convert_verify_predict(tiny_data, tmp_path):
+    pytest.importorskip("executorch")
+    pytest.importorskip("ai_edge_litert")
+    ckpt = tmp_path / "rs.pt"
+    _run("training.train", "--arch", "mobilenet_v2", "--width-mult", "0.35", "--data", tiny_data,
+         "--resolutions", *RS, "--epochs", "1", "--batch-size", "8", "--workers", "0", "--out", ckpt,
+         "--no-progress")
+    images = sorted((tiny_data / "val").rglob("*.jpg"))
+    want = rsnet_edge.load(ckpt).predict(images, resolution=48, topk=1)
+    for suffix, module in ((".pte", "converters.executorch"), (".tflite", "converters.tflite")):
+        art = tmp_path / f"rs{suffix}"
+        _run(module, "--ckpt", ckpt, "--out", art)
+        assert "OK" in _run("converters.verify", art, "--ckpt", ckpt, "--images", tiny_data / "val")
+        out = json.loads(_run("rsnet_edge.predict", art, *images, "--resolution", "48", "--topk", "1", "--json"))
+        assert out["resolution"] == 48
+        cli_top1 = [out["predictions"][str(p)][0][0] for p in images]
+        assert cli_top1 == [w[0][0] for w in want], suffix
+        clf = rsnet_edge.load(art)
+        assert clf.resolutions == [64, 48, 32]
+        preds = clf.predict(images, resolution=48, topk=1)
+        assert [p[0][0] for p in preds] == [w[0][0] for w in want], suffix
