@@ -5,12 +5,10 @@ Conversions are slow (tens of seconds each on 2 cores), so module-scoped fixture
 artifact once and the tests share it (the whole file takes about 3-4 minutes here).
 """
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 

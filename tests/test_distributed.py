@@ -8,7 +8,6 @@ per-process BN statistics (``--local-bn``, the negative control) is off by O(1).
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import torch
