@@ -237,11 +237,25 @@ def parse_benchmark_model(text: str) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------------- run
 def _manifest(path: Path):
-    from rsnet_edge.manifest import read_sidecar
+    from rsnet_edge.manifest import check_artifact, read_sidecar
     try:
-        return read_sidecar(path)
+        m = read_sidecar(path)
+        check_artifact(m, path)          # never push (and "benchmark") a truncated or other file
+        return m
     except ValueError as e:
         raise AdbError(f"{path.name}: {e}") from None
+
+
+#: a device folder: absolute, plain characters only (it also reaches LD_LIBRARY_PATH)
+_REMOTE_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
+
+
+def check_remote_dir(remote: str) -> str:
+    r = str(remote).rstrip("/")
+    if not _REMOTE_DIR.match(r) or any(part == ".." for part in r.split("/")):
+        raise AdbError(f"--remote-dir {remote!r} must be an absolute device path of letters, digits, "
+                       f"'.', '_', '-' and '/' (e.g. /data/local/tmp/rsnet_edge)")
+    return r
 
 
 def runner_command(kind: str, runner: str, model: str, entry: str, runs: int, warmup: int,
@@ -257,6 +271,24 @@ def runner_command(kind: str, runner: str, model: str, entry: str, runs: int, wa
     return cmd + list(extra)
 
 
+def _program_suffix(p: Path) -> str:
+    """``.pte`` / ``.tflite``, also for the compact ``x.pte.rsfold`` / ``x.tflite.rsfold``."""
+    name = p.name.lower()
+    return Path(name[:-len(".rsfold")]).suffix if name.endswith(".rsfold") else p.suffix.lower()
+
+
+def _program(p: Path) -> Path:
+    """What the runner loads: the artifact, or the unpacked RSFOLD program (the same bytes the app's
+    FoldUnpacker writes on the phone), from the host's unpack cache."""
+    if not p.name.lower().endswith(".rsfold"):
+        return p
+    from rsnet_edge.rsfold import RsfoldError, cached_unpack
+    try:
+        return cached_unpack(p).path
+    except RsfoldError as e:
+        raise AdbError(str(e)) from None
+
+
 def run_adb(a: argparse.Namespace) -> int:
     if not a.runner:
         raise AdbError("--adb needs --runner PATH (executor_runner for .pte, benchmark_model for .tflite)")
@@ -269,10 +301,10 @@ def run_adb(a: argparse.Namespace) -> int:
     for p in artifacts:
         if not p.is_file():
             raise AdbError(f"{p} does not exist")
-        k = RUNNER_FOR_SUFFIX.get(p.suffix.lower())
+        k = RUNNER_FOR_SUFFIX.get(_program_suffix(p))
         if k is None:
-            raise AdbError(f"{p.name}: --adb runs .pte (executor_runner) or .tflite (benchmark_model) "
-                           f"artifacts")
+            raise AdbError(f"{p.name}: --adb runs .pte / .pte.rsfold (executor_runner) or .tflite / "
+                           f".tflite.rsfold (benchmark_model) artifacts")
         kinds.add(k)
     if len(kinds) > 1:
         raise AdbError("one --runner serves one artifact kind: bench .pte and .tflite in separate runs")
@@ -281,11 +313,14 @@ def run_adb(a: argparse.Namespace) -> int:
     for x in extras:
         if not x.is_file():
             raise AdbError(f"--push {x} does not exist")
+    remote = check_remote_dir(a.remote_dir)
+    from rsnet_edge.cli import Output, check_outputs
+    check_outputs([Output(a.out_dir, "--out-dir", "dir")], inputs=[*artifacts, runner, *extras])
+    manifests = {p: _manifest(p) for p in artifacts}     # sha256-checked before anything is pushed
     adb = Adb.find(a.timeout)
     serial = adb.select(a.serial)
     info = device_info(adb)
     info.update(runner=kind, runner_path=str(runner), backend=a.backend)
-    remote = a.remote_dir.rstrip("/")
     adb.shell(["mkdir", "-p", remote])
     remote_runner = f"{remote}/{runner.name}"
     adb.call(["push", str(runner), remote_runner])
@@ -297,9 +332,10 @@ def run_adb(a: argparse.Namespace) -> int:
 
     jobs = []
     for p in artifacts:
-        m = _manifest(p)
-        remote_model = f"{remote}/{p.name}"
-        adb.call(["push", str(p), remote_model])
+        m = manifests[p]
+        local = _program(p)          # .rsfold: the folded program the app unpacks, made here
+        remote_model = f"{remote}/{local.name if local == p else p.name[:-len('.rsfold')]}"
+        adb.call(["push", str(local), remote_model])
         jobs += [(p, m, remote_model, e) for e in m.entries]
     per_artifact: dict[Path, dict[str, Any]] = {}
     for p, m, remote_model, e in tqdm(jobs, desc=f"adb {serial}", disable=a.no_progress, leave=False):
@@ -307,8 +343,8 @@ def run_adb(a: argparse.Namespace) -> int:
         cmd = runner_command(kind, remote_runner, remote_model, e.entry, a.runs, a.warmup, a.backend,
                              list(a.runner_arg))
         env = [f"LD_LIBRARY_PATH={remote}", f"ADSP_LIBRARY_PATH={remote}"]
-        proc = adb.call(["shell", " ".join(["cd", shlex.quote(remote), "&&"] + env
-                                           + [shlex.quote(t) for t in cmd])], check=False)
+        proc = adb.call(["shell", " ".join(["cd", shlex.quote(remote), "&&"]
+                                           + [shlex.quote(t) for t in env + cmd])], check=False)
         if proc.returncode != 0:
             raise AdbError(f"runner failed on {p.name}:{e.entry} (exit {proc.returncode}): "
                            f"{_last_line(proc.stderr) or _last_line(proc.stdout) or 'no output'}")
@@ -343,14 +379,14 @@ def run_adb(a: argparse.Namespace) -> int:
             ratios.append({"artifact": art["artifact"],
                            "low_vs_high": {"low": rs[-1], "high": rs[0], "ratio": q}})
             lines.append(f"[{art['backend']} on {info['device_model'] or serial}] latency({rs[-1]})/"
-                         f"latency({rs[0]}): {q:.3f} (target <= 0.3 for MobileNetV2 96/224)")
+                         f"latency({rs[0]}): {q:.3f}")
     for fb in (x for x in entries_json if x["kind"] == "folded"):
         r = fb["resolutions"][0]
         for s in entries_json:
             if s["kind"] == "shared" and str(r) in s["profile"] and s["profile"][str(r)].get("p50_ms"):
                 q = s["profile"][str(r)]["p50_ms"] / fb["profile"][str(r)]["p50_ms"]
-                lines.append(f"[{s['backend']} on {info['device_model'] or serial}] shared/folded latency "
-                             f"@{r}: {q:.3f} (target <= 1.05)")
+                lines.append(f"[{s['backend']} on {info['device_model'] or serial}] shared artifact vs "
+                             f"the single-resolution (I-Net) export @{r}: {q:.2f}x latency")
     profile = {"format": PROFILE_FORMAT, "version": PROFILE_VERSION, "device": info,
                "settings": {"runs": a.runs, "warmup": a.warmup, "runner_args": list(a.runner_arg)},
                "artifacts": entries_json, "ratios": ratios,
@@ -365,6 +401,10 @@ def run_adb(a: argparse.Namespace) -> int:
               f"{r['battery_temp_c']} C, thermal {r['thermal']}")
     for line in lines:
         print(line)
+    from rsnet_edge.profile import recommendation
+    for art in entries_json:
+        if art["kind"] == "shared":
+            print(recommendation(art))
     print("note: switch inside one artifact needs an in-process runner (the Android demo app); not "
           "measured here")
     print("wrote " + ", ".join(str(v) for v in paths.values()))

@@ -42,7 +42,7 @@ def parse_encoding(spec: str) -> tuple[str, str | None, float]:
     name, _, budget = spec.partition(":")
     if name == "folded":
         return "folded", None, 0.0
-    return "shared", name, float(budget or 0.0)
+    return "affine", name, float(budget or 0.0)
 
 
 def main(argv=None) -> int:
@@ -133,4 +133,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rsnet_edge.cli import run as _run
+    sys.exit(_run(main))

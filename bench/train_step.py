@@ -172,4 +172,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rsnet_edge.cli import run as _run
+    sys.exit(_run(main))

@@ -42,17 +42,70 @@ def _quiet_coremltools():
     logging.getLogger("coremltools").setLevel(logging.ERROR)
 
 
-def convert_one(module, resolution: int, dtype: str, path: Path) -> None:
+def fold_map(prep: Prepared, resolution: int) -> dict:
+    """Folded conv weight bytes (``W * s_r``, as converters.prepare folds them) -> (W, s_r)."""
+    import numpy as np
+
+    from converters.prepare import bn_scale_shift, conv_bn_pairs
+    out = {}
+    for p in conv_bn_pairs(prep.references[resolution]):
+        w = p.conv.weight.detach()
+        s, _ = bn_scale_shift(p.bn)
+        out[(w * s.reshape(-1, 1, 1, 1)).numpy().astype("<f4").tobytes()] = (
+            w.numpy().astype(np.float32), s.numpy().astype(np.float32).reshape(-1, 1, 1, 1))
+    return out
+
+
+def constexpr_fold(prog, folds: dict) -> int:
+    """Replace every conv weight const equal to a folded ``W * s_r`` by
+    ``constexpr_blockwise_shift_scale(data=W, scale=s_r)`` (iOS 18 opset): the function stores the
+    shared ``W`` (de-duplicated across functions by save_multifunction) and ``s_r``; Core ML
+    materialises ``W * s_r`` itself (at load or run time, its choice). Returns the count."""
+    import numpy as np
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil.scope import ScopeInfo, ScopeSource
+
+    block = prog.functions["main"]
+    n = 0
+    scopes = (ScopeInfo(source=ScopeSource.EXIR_STACK_TRACE, data=[None]),
+              ScopeInfo(source=ScopeSource.EXIR_DEBUG_HANDLE, data=[None]))
+    with block:
+        for op in list(block.operations):
+            w = op.inputs.get("weight") if op.op_type == "conv" else None
+            if w is None or w.op is None or w.op.op_type != "const" or w.val is None:
+                continue
+            hit = folds.get(np.ascontiguousarray(w.val, "<f4").tobytes())
+            if hit is None:
+                continue
+            with mb.scope(*scopes):
+                new = mb.constexpr_blockwise_shift_scale(data=hit[0], scale=hit[1], before_op=op)
+            block.replace_uses_of_var_after_op(anchor_op=new.op, old_var=w, new_var=new)
+            n += 1
+        block.remove_ops([o for o in list(block.operations) if o.op_type == "const"
+                          and not o.outputs[0].child_ops and o.outputs[0] not in block.outputs])
+    return n
+
+
+def convert_one(module, resolution: int, dtype: str, path: Path, folds: dict | None = None) -> int:
+    """One resolution -> a one-function .mlpackage; with ``folds`` the folded conv weights become
+    constexpr scalings of the shared weights. Returns the number of convs so rewritten."""
     import coremltools as ct
     import torch
 
     ep = torch.export.export(module, (sample_input(resolution),)).run_decompositions({})
     precision = ct.precision.FLOAT16 if dtype == "fp16" else ct.precision.FLOAT32
-    ml = ct.convert(ep, inputs=[ct.TensorType(name=INPUT_NAME, shape=(1, 3, resolution, resolution))],
-                    outputs=[ct.TensorType(name=OUTPUT_NAME)], convert_to="mlprogram",
-                    minimum_deployment_target=ct.target.iOS18, compute_precision=precision,
-                    skip_model_load=True)
+    common = dict(minimum_deployment_target=ct.target.iOS18, compute_precision=precision)
+    io = dict(inputs=[ct.TensorType(name=INPUT_NAME, shape=(1, 3, resolution, resolution))],
+              outputs=[ct.TensorType(name=OUTPUT_NAME)])
+    n = 0
+    if folds is None:
+        ml = ct.convert(ep, convert_to="mlprogram", skip_model_load=True, **io, **common)
+    else:
+        prog = ct.convert(ep, convert_to="milinternal", **io, **common)
+        n = constexpr_fold(prog, folds)
+        ml = ct.convert(prog, convert_to="mlprogram", skip_model_load=True, **common)
     ml.save(str(path))
+    return n
 
 
 def lower(prep: Prepared, manifest_json: str, tmp: Path, dtype: str) -> dict:
@@ -65,10 +118,12 @@ def lower(prep: Prepared, manifest_json: str, tmp: Path, dtype: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="rsnet-coreml-", dir=tmp.parent) as work:
         work = Path(work)
         desc = ct.utils.MultiFunctionDescriptor()
+        n_constexpr = 0
         for r in prep.resolutions:
             name = entry_name(r)
             p = work / f"{name}.mlpackage"
-            convert_one(prep.modules[r], r, dtype, p)
+            n_constexpr += convert_one(prep.modules[r], r, dtype, p,
+                                       fold_map(prep, r) if prep.weights == "shared" else None)
             desc.add_function(str(p), "main", name)
         desc.default_function_name = default
         multi = work / "multi.mlpackage"
@@ -85,7 +140,9 @@ def lower(prep: Prepared, manifest_json: str, tmp: Path, dtype: str) -> dict:
         weights = next(multi.rglob("weights"))
         ct.models.MLModel(spec, weights_dir=str(weights), skip_model_load=True).save(str(tmp))
     return {"input_name": INPUT_NAME, "output_name": OUTPUT_NAME, "manifest_metadata": MANIFEST_KEY,
-            "minimum_deployment_target": "iOS18", "default_entry": default, "merged_consts": merged}
+            "minimum_deployment_target": "iOS18", "default_entry": default, "merged_consts": merged,
+            "constexpr_folds": n_constexpr,
+            "fold_at_load": "coreml constexpr_blockwise_shift_scale" if n_constexpr else None}
 
 
 # --------------------------------------------------------------------------- MIL compaction

@@ -6,7 +6,11 @@ XNNPACK keeps every constant in one program-wide named data store keyed by the h
 the shared conv/FC weights of all methods are stored once (see converters/prepare.py).
 
     python -m converters.executorch --ckpt rs_mbv2.pt --out rs_mbv2.pte [--resolutions 224 160]
-        [--weights shared|folded]
+        [--weights shared|folded] [--dtype int8 --calib DATA/train [--calib-images N]]
+
+``--dtype int8``: PT2E with XNNPACK's quantizer, calibrated per resolution on real images, one
+canonical int8 weight tensor per conv shared by every entry (see converters/quantize.py); the
+artifact is a plain ``.pte`` (its int8 weights are stored once by the named-data store).
 """
 
 from __future__ import annotations
@@ -17,17 +21,24 @@ from pathlib import Path
 from converters.prepare import ET_MANIFEST_METHOD, ConversionError, Prepared, run_cli, sample_input
 
 SUFFIX = ".pte"
+DTYPES = ("fp32", "int8")
 
 
 def lower(prep: Prepared, manifest_json: str, tmp: Path, dtype: str) -> dict:
-    if dtype != "fp32":
-        raise ConversionError("the ExecuTorch converter writes fp32 only (XNNPACK fp16 is not wired up)")
+    if dtype not in DTYPES:
+        raise ConversionError("the ExecuTorch converter writes fp32 or int8 (XNNPACK fp16 is not wired up)")
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    programs = {name: torch.export.export(mod, (sample_input(r),))
-                for name, (r, mod) in prep.entries().items()}
+    if dtype == "int8":                 # calibrated + converted by converters.quantize (prepare.convert)
+        from converters.quantize import exported_programs
+        if not prep.quantized:
+            raise ConversionError("--dtype int8: the modules were not quantized (no calibration)")
+        programs = exported_programs(prep, prep.quantized)
+    else:
+        programs = {name: torch.export.export(mod, (sample_input(r),))
+                    for name, (r, mod) in prep.entries().items()}
     edge = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()],
                                        constant_methods={ET_MANIFEST_METHOD: manifest_json})
     program = edge.to_executorch()
@@ -37,7 +48,7 @@ def lower(prep: Prepared, manifest_json: str, tmp: Path, dtype: str) -> dict:
 
 
 def main(argv=None) -> int:
-    return run_cli("executorch", SUFFIX, lower, argv)
+    return run_cli("executorch", SUFFIX, lower, argv, dtypes=DTYPES)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,13 @@ export of the same backbone by the same backend. ExecuTorch runs in ``executorch
 in ``ai_edge_litert``'s Interpreter; Core ML is inspected (functions, their input shapes, default
 function, weight bytes, manifest) and only predicted on macOS. A checkpoint that is not the one the
 artifact was converted from is refused. Exit status: 0 all good, 1 a parity/top-1 failure, 2 refused (one ``error:`` line).
+
+An int8 artifact (manifest dtype ``int8``) is checked on real images only (``--images DIR``, every
+image under it): per entry, top-1 agreement of int8 with the fp32 checkpoint and, when the images
+sit in class folders (an ImageFolder split such as DATA/val), the top-1 accuracy of both. The
+quantization tolerance replaces ``TOL``: agreement >= ``INT8_MIN_AGREE`` and an accuracy drop of at
+most ``INT8_MAX_DROP`` points. Its size baseline is a single-resolution int8 export (calibrated on
+``--images``; only its size is used).
 """
 
 from __future__ import annotations
@@ -22,20 +29,37 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from converters.prepare import (ET_MANIFEST_METHOD, ConversionError, artifact_size, prepare,
+from rsnet_edge.rsfold import SUFFIX as RSFOLD_SUFFIX
+from converters.prepare import (ET_MANIFEST_METHOD, MANIFEST_KEY, ConversionError, artifact_size, prepare,
                                 sample_input)
 from rsnet_edge.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from rsnet_edge.manifest import (DEFAULT_ENTRY, Manifest, ManifestError, check_artifact, sha256_file,
                                  sidecar_path)
+from rsnet_edge import cli
+from rsnet_edge.cli import one_line, quiet
+from rsnet_edge.manifest import atomic_write_bytes
 from rsnet_edge.models import to_single_resolution
 
 TOL = 1e-3
-BACKEND_OF_SUFFIX = {".pte": "executorch", ".tflite": "tflite", ".mlpackage": "coreml"}
+#: int8 artifacts (quantization tolerance, instead of TOL): on the labelled images of --images, at
+#: every entry the int8 top-1 agrees with the fp32 checkpoint's on at least INT8_MIN_AGREE of the
+#: images and int8 top-1 accuracy is at most INT8_MAX_DROP points below fp32's (the int8 target)
+INT8_MIN_AGREE = 0.90
+INT8_MAX_DROP = 1.0
+BACKEND_OF_SUFFIX = {".pte": "executorch", ".tflite": "tflite", ".mlpackage": "coreml", ".onnx": "onnx"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+_VERBOSE = False          # --verbose: let the runtimes and converters print their own logs
 
 
 def backend_of(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
+    if suffix == RSFOLD_SUFFIX:                      # compact: the backend of what it unpacks to
+        from rsnet_edge.rsfold import RsfoldError, peek_inner
+        from rsnet_edge.runtime import RSFOLD_INNER
+        try:
+            return RSFOLD_INNER[peek_inner(path)]
+        except RsfoldError as e:
+            raise ManifestError(str(e)) from None
     if suffix not in BACKEND_OF_SUFFIX:
         raise ManifestError(f"cannot tell the backend of {Path(path).name} "
                             f"(expected one of {', '.join(BACKEND_OF_SUFFIX)})")
@@ -91,11 +115,25 @@ class Runner:
             self._interp = Interpreter(model_path=str(self.artifact), num_threads=threads or 2)
             self.entries = sorted(self._interp.get_signature_list())
             self._runners: dict[str, Any] = {}
+        elif backend == "onnx":
+            import onnxruntime as ort
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 3
+            if threads:
+                opts.intra_op_num_threads = threads
+            self._sess = ort.InferenceSession(str(self.artifact), opts, providers=["CPUExecutionProvider"])
+            text = self._sess.get_modelmeta().custom_metadata_map.get(MANIFEST_KEY)
+            # routed by input size: every manifest entry (and the default) is served by the graph
+            self.entries = ([e.entry for e in Manifest.from_json(text).entries] + [DEFAULT_ENTRY]) if text else []
+            self._res = ({e.entry: e.resolution for e in Manifest.from_json(text).entries} if text else {})
         else:
             raise ConversionError(f"no runtime for {backend} on this machine")
 
     def prepare(self, entry: str) -> Callable[[np.ndarray], np.ndarray]:
         """A callable running one image batch of 1 through ``entry`` (loaded once)."""
+        if self.backend == "onnx":
+            name = self._sess.get_inputs()[0].name
+            return lambda x: self._sess.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
         if self.backend == "executorch":
             if entry not in self._methods:
                 self._methods[entry] = self._program.load_method(entry)
@@ -111,6 +149,8 @@ class Runner:
         return np.concatenate([f(x[i:i + 1]) for i in range(x.shape[0])])
 
     def manifest_json(self) -> str | None:
+        if self.backend == "onnx":
+            return self._sess.get_modelmeta().custom_metadata_map.get(MANIFEST_KEY)
         if self.backend == "executorch":
             if ET_MANIFEST_METHOD not in self._program.method_names:
                 return None
@@ -122,7 +162,10 @@ class Runner:
 
 def embedded_manifest(artifact: str | Path) -> Manifest | None:
     backend = backend_of(artifact)
-    if backend == "coreml":
+    if backend == "onnx":
+        from converters.onnx import read_metadata as read_onnx_metadata
+        text = read_onnx_metadata(artifact)
+    elif backend == "coreml":
         from converters.coreml import read_package
         text = read_package(artifact)["manifest_json"]
     elif backend == "tflite":
@@ -134,15 +177,36 @@ def embedded_manifest(artifact: str | Path) -> Manifest | None:
     return Manifest.from_json(text) if text else None
 
 
+def program_of(artifact: Path) -> Path:
+    """The file a stock runtime loads: the artifact itself, or (RSFOLD) its unpacked program in the
+    cache (unpacked once; sha256-checked)."""
+    if artifact.suffix.lower() != RSFOLD_SUFFIX:
+        return artifact
+    from rsnet_edge.rsfold import cached_unpack
+    return cached_unpack(artifact).path
+
+
 def read_manifests(artifact: Path) -> tuple[Manifest, Manifest | None]:
     """(manifest to trust, embedded copy). The sidecar must describe this very artifact."""
     if not artifact.exists():
         raise ManifestError(f"{artifact} does not exist")
-    embedded = embedded_manifest(artifact)
     side = None
-    if sidecar_path(artifact).exists():
+    if sidecar_path(artifact).exists():      # sha256 first: a truncated file never reaches a loader
         side = Manifest.from_json(sidecar_path(artifact).read_bytes())
         check_artifact(side, artifact)
+    from rsnet_edge.runtime import RuntimeLoadError, _check_magic
+    try:
+        program = program_of(artifact)
+        _check_magic(program, backend_of(artifact))
+        with quiet(_VERBOSE):
+            embedded = embedded_manifest(program)
+    except RuntimeLoadError as e:
+        raise ManifestError(str(e)) from None
+    except ManifestError:
+        raise
+    except Exception as e:                    # the runtimes' own errors on a corrupt file
+        raise ManifestError(f"{artifact.name} cannot be opened (truncated or corrupt?): "
+                            f"{one_line(e)}") from None
     if side is None and embedded is None:
         raise ManifestError(f"{artifact.name} has neither an embedded manifest nor a sidecar")
     if side is not None and embedded is not None:
@@ -179,16 +243,59 @@ def inputs_for(resolution: int, images: str | Path | None, manifest: Manifest, n
 
 
 # ------------------------------------------------------------------------------- verify
-def single_export_size(backend: str, ckpt: dict, resolution: int) -> int:
-    """Size of a single-resolution, BN-folded export of the same backbone by the same backend."""
-    from converters import coreml, executorch, tflite
-    lower = {"executorch": executorch.lower, "tflite": tflite.lower, "coreml": coreml.lower}[backend]
-    suffix = {"executorch": ".pte", "tflite": ".tflite", "coreml": ".mlpackage"}[backend]
+def lower_of(backend: str):
+    """The lowering function of a backend's converter module."""
+    import importlib
+    return importlib.import_module(f"converters.{backend}").lower
+
+
+def single_export_size(backend: str, ckpt: dict, resolution: int, dtype: str = "fp32",
+                       calib: str | Path | None = None) -> int:
+    """Size of a single-resolution, BN-folded export of the same backbone by the same backend
+    (int8: quantized directly, calibrated on ``calib``; only its size is used)."""
+    from converters.prepare import SUFFIXES
+    lower = lower_of(backend)
+    suffix = SUFFIXES[backend]
     prep = prepare(ckpt, [resolution], "folded")
+    if dtype == "int8":
+        from converters.quantize import load_calibration, quantize_prepared
+        prep.quantized, _ = quantize_prepared(prep, load_calibration(calib, 32), canonical=False,
+                                              verbose=_VERBOSE, progress=False)
     with tempfile.TemporaryDirectory(prefix="rsnet-single-") as d:
         out = Path(d) / f"single{suffix}"
-        lower(prep, "{}", out, "fp32")
+        with quiet(_VERBOSE):                 # the backend's conversion log only with --verbose
+            lower(prep, "{}", out, dtype)
         return artifact_size(out)
+
+
+def labelled_images(images: str | Path, manifest: Manifest) -> tuple[list[Path], np.ndarray | None]:
+    """Every image under ``images`` and, when each sits in a folder named after one of the
+    manifest's classes (an ImageFolder split), its label index (else None)."""
+    files = sorted(p for p in Path(images).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ConversionError(f"no images under {images}")
+    index = {c: i for i, c in enumerate(manifest.class_names)}
+    if all(f.parent.name in index for f in files):
+        return files, np.array([index[f.parent.name] for f in files])
+    return files, None
+
+
+def _compare_int8(entry: str, r: int, want: np.ndarray, got: np.ndarray, labels, log) -> dict:
+    """int8 vs fp32 on real images: top-1 agreement and (labelled) top-1 accuracy of both."""
+    agree = int((want.argmax(1) == got.argmax(1)).sum())
+    n = len(want)
+    rep = {"resolution": r, "max_abs_diff": float(np.abs(want - got).max()), "top1_agree": agree, "n": n}
+    ok = agree >= INT8_MIN_AGREE * n
+    text = f"top-1 agree {agree}/{n} ({100 * agree / n:.1f}%)"
+    if labels is not None:
+        acc32 = 100.0 * float((want.argmax(1) == labels).mean())
+        acc8 = 100.0 * float((got.argmax(1) == labels).mean())
+        rep.update({"top1_fp32": acc32, "top1_int8": acc8})
+        ok = ok and acc32 - acc8 <= INT8_MAX_DROP + 1e-9
+        text += f"  top-1 fp32 {acc32:.1f}%  int8 {acc8:.1f}%  ({acc8 - acc32:+.1f})"
+    rep["ok"] = ok
+    log(f"  {entry:12s} r={r:4d}  {text}  max|dlogit| {rep['max_abs_diff']:.2e}  {'ok' if ok else 'FAIL'}")
+    return rep
 
 
 def verify(artifact: str | Path, ckpt_path: str | Path, images: str | Path | None = None,
@@ -206,7 +313,8 @@ def verify(artifact: str | Path, ckpt_path: str | Path, images: str | Path | Non
         f"{'yes' if embedded else 'NO'}")
     if backend == "coreml":
         from converters.coreml import read_package
-        pkg = read_package(artifact)
+        with quiet(_VERBOSE):                 # coremltools' import-time warnings
+            pkg = read_package(artifact)
         report["coreml"] = {k: v for k, v in pkg.items() if k != "manifest_json"}
         for name, shapes in pkg["functions"].items():
             log(f"  function {name:12s} inputs {shapes}")
@@ -218,24 +326,50 @@ def verify(artifact: str | Path, ckpt_path: str | Path, images: str | Path | Non
         else:
             report["entries"] = _coreml_parity(artifact, manifest, model, images, n, log)
     else:
-        runner = Runner(backend, artifact)
+        program = program_of(artifact)
+        if program != artifact:
+            report["unpacked"] = {"program": str(program), "size_bytes": program.stat().st_size}
+            log(f"  fold at load: unpacked to {program.name} ({program.stat().st_size} bytes, the folded "
+                f"{backend} program a stock runtime loads)")
+        with quiet(_VERBOSE):
+            runner = Runner(backend, program)
         pairs = entry_pairs(manifest)
         missing = {e for e, _ in pairs} - set(runner.entries)
         if missing:
             raise ManifestError(f"{artifact.name} lacks entry points {sorted(missing)}")
+        if manifest.dtype == "int8":
+            if not images:
+                raise ConversionError("an int8 artifact is checked on real images: pass --images DIR "
+                                      "(e.g. DATA/val)")
+            from rsnet_edge.preprocess import eval_batch, load_rgb
+            files, labels = labelled_images(images, manifest)
+            ims = [load_rgb(p) for p in files]
+            log(f"  int8: {len(files)} images{' (labelled)' if labels is not None else ''}; tolerance: "
+                f"top-1 agreement >= {INT8_MIN_AGREE:.0%}, top-1 drop <= {INT8_MAX_DROP} point(s)")
+            for entry, r in pairs:
+                inp = manifest.input
+                x = eval_batch(ims, r, inp.mean, inp.std, inp.crop_pct)
+                ref = to_single_resolution(model, r, interpolate=True).eval()
+                with torch.no_grad():
+                    want = ref(torch.from_numpy(x)).numpy()
+                with quiet(_VERBOSE):
+                    got = runner.run(entry, x)
+                report["entries"][entry] = _compare_int8(entry, r, want, got, labels, log)
+            pairs = []
         for entry, r in pairs:
             x = inputs_for(r, images, manifest, n)
             ref = to_single_resolution(model, r, interpolate=True).eval()
             with torch.no_grad():
                 want = ref(torch.from_numpy(x)).numpy()
-            got = runner.run(entry, x)
+            with quiet(_VERBOSE):             # delegate-creation INFO lines on first run
+                got = runner.run(entry, x)
             report["entries"][entry] = _compare(entry, r, want, got, log)
     if baseline:
-        single = single_export_size(backend, ckpt, manifest.default_resolution)
+        single = single_export_size(backend, ckpt, manifest.default_resolution, manifest.dtype, images)
         report["single_bytes"] = single
         report["size_ratio"] = report["size_bytes"] / single
         log(f"  size {report['size_bytes']} bytes = {report['size_ratio']:.3f} x a single-resolution "
-            f"folded {backend} export ({single} bytes)")
+            f"folded {manifest.dtype} {backend} export ({single} bytes)")
     report["ok"] = all(e["ok"] for e in report["entries"].values())
     return report
 
@@ -272,16 +406,21 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=2, help="random inputs per entry (default 2)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the single-resolution size baseline")
     ap.add_argument("--json", help="also write the report here")
+    cli.add_verbose(ap)
     args = ap.parse_args(argv)
-    try:
+    global _VERBOSE
+    _VERBOSE = args.verbose
+
+    def work() -> int:
+        cli.check_outputs([cli.Output(args.json, "--json")],
+                          inputs=[args.artifact, args.ckpt, sidecar_path(args.artifact), args.images])
         rep = verify(args.artifact, args.ckpt, args.images, baseline=not args.no_baseline, n=args.n)
-    except (CheckpointError, ManifestError, ConversionError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        Path(args.json).write_text(json.dumps(rep, indent=2))
-    print("OK" if rep["ok"] else "FAILED")
-    return 0 if rep["ok"] else 1
+        if args.json:
+            atomic_write_bytes(args.json, json.dumps(rep, indent=2).encode())
+        print("OK" if rep["ok"] else "FAILED")
+        return 0 if rep["ok"] else 1
+
+    return cli.run(work, debug=args.verbose, known=(ConversionError,))
 
 
 if __name__ == "__main__":

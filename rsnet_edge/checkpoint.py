@@ -91,6 +91,18 @@ def validate_checkpoint(ckpt: Any, where: str = "checkpoint") -> None:
         normalize_resolutions(ckpt["resolutions"])
     except ValueError as e:
         raise CheckpointError(f"{where}: {e}") from None
+    names = ckpt["class_names"]
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(f"{where}: class_names must be a non-empty list of strings")
+    outputs = (ckpt["arch_args"] or {}).get("num_classes") if isinstance(ckpt["arch_args"], dict) else None
+    sd = ckpt["state_dict"] if isinstance(ckpt["state_dict"], dict) else {}
+    for key in ("classifier.1.weight", "fc.weight"):          # the torchvision heads of ARCHS
+        w = sd.get(key)
+        if w is not None and getattr(w, "ndim", 0) == 2:
+            outputs = int(w.shape[0]) if outputs is None or int(w.shape[0]) != outputs else outputs
+    if outputs is not None and outputs != len(names):
+        raise CheckpointError(f"{where}: class_names has {len(names)} names but the classifier has "
+                              f"{outputs} outputs; fix class_names")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], interpolate: bool = False) -> nn.Module:

@@ -35,7 +35,12 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".ti
 def default_trace(steps: int = 40) -> list[dict[str, Any]]:
     """100 % -> 0 % over ``steps`` steps; plugged in for a while around 45 % (charging up ~15
     points), and a 'moderate' thermal spike near the start."""
-    steps = max(int(steps), 4)
+    steps = int(steps)
+    if steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {steps}")
+    if steps < 5:                               # too short for a charging period: a plain drain
+        return [{"battery": round(100.0 - 100.0 * k / max(steps - 1, 1), 2), "charging": False,
+                 "thermal": "none"} for k in range(steps)]
     drain = steps - max(2, steps // 5)          # steps spent discharging
     charge = steps - drain
     per_step = 115.0 / max(drain - 1, 1)        # 100 -> 0 plus the 15 points charged back
@@ -44,7 +49,8 @@ def default_trace(steps: int = 40) -> list[dict[str, Any]]:
     while len(out) < steps:
         if i == charge_at and charge:
             for _ in range(charge):
-                out.append({"battery": round(b, 2), "charging": True, "thermal": "none"})
+                out.append({"battery": round(min(max(b, 0.0), 100.0), 2), "charging": True,
+                            "thermal": "none"})
                 b = min(100.0, b + 15.0 / charge)
             charge = 0
             continue
@@ -133,14 +139,12 @@ def load_images(folder: str | Path | None, class_names: list[str], n_default: in
 
 
 def _builtin_images(class_names: list[str], n: int):
-    try:
-        from training.synthetic import CLASSES, make_image
-    except ImportError:
-        CLASSES, make_image = (), None
+    from .shapes import CLASSES, make_image
+
     out = []
     for k in range(n):
         c = class_names[k % len(class_names)]
-        if make_image is not None and c in CLASSES:
+        if c in CLASSES:
             out.append((make_image(c, 900_000 + k, 128), k % len(class_names)))
         else:
             import numpy as np
@@ -214,19 +218,24 @@ def main(argv=None) -> int:
     ap.add_argument("--latency-budget", type=float, metavar="MS", help="latency budget (needs --profile)")
     ap.add_argument("--profile", help="device profile JSON written by bench/run_device.py")
     ap.add_argument("--json", help="write the summary here")
+    ap.add_argument("--verbose", action="store_true", help="show backend runtime logs")
     a = ap.parse_args(argv)
     try:
+        from .cli import Output, check_outputs
         from .runtime import load
 
         if a.steps < 1:
             raise ValueError("--steps must be at least 1")
+        check_outputs([Output(a.json, "--json")], inputs=[a.artifact, a.trace, a.profile, a.images])
         if a.latency_budget is not None and not a.profile:
             raise ValueError("--latency-budget needs --profile (a bench/run_device.py JSON)")
-        clf = load(a.artifact)
+        from .cli import quiet
+        with quiet(a.verbose):
+            clf = load(a.artifact)
         profile = None
         if a.profile:
-            from bench.run_device import profile_for      # the bench owns its profile format
-            profile = profile_for(a.profile, artifact=clf.path.name, backend=clf.backend_name)
+            from .profile import read_profile
+            profile = read_profile(a.profile, artifact=clf.path.name, backend=clf.backend_name)
         if a.trace:
             trace, source = read_trace(a.trace), f"trace {a.trace}"
         elif a.live or live_battery() is not None:
@@ -243,9 +252,11 @@ def main(argv=None) -> int:
         print(f"error: {msg}", file=sys.stderr)
         return 2
     if a.json:
-        Path(a.json).write_text(json.dumps(summary, indent=2))
+        from .manifest import atomic_write_bytes
+        atomic_write_bytes(a.json, json.dumps(summary, indent=2).encode())
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import run
+    sys.exit(run(main))

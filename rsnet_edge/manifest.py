@@ -11,7 +11,7 @@ The JSON layout (schema_version 1)::
       "format": "rsnet-edge-manifest", "schema_version": 1,
       "backend": "executorch" | "coreml" | "tflite" | "onnx" | "torch",
       "arch": "mobilenet_v2", "arch_args": {"width_mult": 1.0, "num_classes": 10},
-      "weights": "shared" | "folded", "dtype": "fp32" | "fp16",
+      "weights": "shared" | "affine" | "folded", "dtype": "fp32" | "fp16" | "int8",
       "input": {"layout": "NCHW", "dtype": "float32", "color": "RGB", "scale": 255.0,
                 "mean": [...], "std": [...], "crop_pct": 0.875, "interpolation": "bilinear"},
       "class_names": [...],
@@ -35,10 +35,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 FORMAT = "rsnet-edge-manifest"
 SCHEMA_VERSION = 1
@@ -152,39 +153,114 @@ def _need(cond: bool, msg: str) -> None:
         raise ManifestError(msg)
 
 
+#: the one rule for what a resolution may be (train, convert, predict, evaluate, load): an integer
+#: number of pixels per side in [MIN_RESOLUTION, MAX_RESOLUTION]. Below 16 a stride-32 backbone's last
+#: feature map is a single padded cell; above 1024 one image's activations take gigabytes.
+MIN_RESOLUTION = 16
+MAX_RESOLUTION = 1024
+
+#: values the schema allows
+WEIGHTS_MODES = ("shared", "affine", "folded")
+DTYPES = ("fp32", "fp16", "int8")
+
+
+def check_resolution(r: Any, what: str = "resolution") -> int:
+    """``r`` as an int, or ValueError (one line) if it is not an integer in
+    [MIN_RESOLUTION, MAX_RESOLUTION]."""
+    if isinstance(r, bool) or not (isinstance(r, int) or (isinstance(r, float) and r.is_integer())
+                                   or (isinstance(r, str) and r.strip().isdigit())):
+        try:                                   # numpy integers
+            import numbers
+            if isinstance(r, numbers.Integral) and not isinstance(r, bool):
+                r = int(r)
+            else:
+                raise TypeError
+        except TypeError:
+            raise ValueError(f"{what} must be an integer number of pixels, got {r!r}") from None
+    r = int(r)
+    if not MIN_RESOLUTION <= r <= MAX_RESOLUTION:
+        raise ValueError(f"{what} {r} is outside {MIN_RESOLUTION}..{MAX_RESOLUTION} pixels")
+    return r
+
+
+def _fields(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _no_unknown(d: dict, known: Sequence[str], where: str) -> None:
+    for k in d:
+        _need(k in known, f"{where} has unknown key {k!r} (known: {', '.join(known)})")
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def validate(d: Any) -> None:
-    """Raise ManifestError with one clear line if ``d`` is not a valid manifest dict."""
+    """Raise ManifestError with one clear line if ``d`` is not a valid manifest dict.
+
+    Unknown keys are refused (naming the key and where) at the top level, in ``input`` and in each
+    entry, so a typo never silently falls back to a default; ``arch_args``, ``policy`` (checked by
+    :mod:`rsnet_edge.policy`), ``artifact``, ``checkpoint``, ``params`` and ``extra`` are free-form
+    objects."""
     _need(isinstance(d, dict), "manifest must be a JSON object")
     _need(d.get("format") == FORMAT, f"not an rsnet-edge manifest (format={d.get('format')!r})")
     v = d.get("schema_version")
-    _need(isinstance(v, int), "manifest has no integer schema_version")
+    _need(isinstance(v, int) and not isinstance(v, bool), "manifest has no integer schema_version")
     _need(v <= SCHEMA_VERSION, f"manifest schema_version {v} is newer than this library "
                                f"understands ({SCHEMA_VERSION}); upgrade rsnet-edge")
+    _no_unknown(d, _fields(Manifest), "manifest")
     for key in ("backend", "arch", "arch_args", "input", "class_names", "entries",
                 "default_resolution"):
         _need(key in d, f"manifest is missing '{key}'")
     _need(d["backend"] in BACKENDS, f"unknown backend {d['backend']!r} (expected one of {BACKENDS})")
-    _need(d.get("weights", "shared") in ("shared", "folded"), f"bad weights mode {d.get('weights')!r}")
-    _need(d.get("dtype", "fp32") in ("fp32", "fp16"), f"bad dtype {d.get('dtype')!r}")
+    _need(isinstance(d["arch"], str) and d["arch"], "manifest arch must be a non-empty string")
+    _need(d.get("weights", "shared") in WEIGHTS_MODES,
+          f"manifest weights {d.get('weights')!r} is not one of {WEIGHTS_MODES}")
+    _need(d.get("dtype", "fp32") in DTYPES, f"manifest dtype {d.get('dtype')!r} is not one of {DTYPES}")
+    for key in ("arch_args", "policy", "artifact", "checkpoint", "params", "extra"):
+        _need(isinstance(d.get(key, {}), dict), f"manifest '{key}' must be an object")
     inp = d["input"]
     _need(isinstance(inp, dict), "manifest 'input' must be an object")
+    _no_unknown(inp, _fields(InputSpec), "manifest input")
     for key in ("mean", "std"):
-        _need(isinstance(inp.get(key), list) and len(inp[key]) == 3
-              and all(isinstance(x, (int, float)) for x in inp[key]),
+        _need(isinstance(inp.get(key), list) and len(inp[key]) == 3 and all(_num(x) for x in inp[key]),
               f"manifest input.{key} must be 3 numbers")
     _need(all(x > 0 for x in inp["std"]), "manifest input.std must be positive")
-    _need(0 < float(inp.get("crop_pct", 0.875)) <= 1, "manifest input.crop_pct must be in (0, 1]")
+    cp = inp.get("crop_pct", 0.875)
+    _need(_num(cp) and 0 < cp <= 1, f"manifest input.crop_pct must be a number in (0, 1], got {cp!r}")
     _need(inp.get("layout", "NCHW") in LAYOUTS, f"manifest input.layout must be one of {LAYOUTS}")
+    sc = inp.get("scale", 255.0)
+    _need(_num(sc) and sc > 0, f"manifest input.scale must be a positive number, got {sc!r}")
+    for key, allowed in (("dtype", ("float32",)), ("color", ("RGB",)), ("interpolation", ("bilinear",))):
+        if key in inp:
+            _need(inp[key] in allowed, f"manifest input.{key} {inp[key]!r} is not supported "
+                                       f"(expected one of {allowed})")
     names = d["class_names"]
     _need(isinstance(names, list) and names and all(isinstance(n, str) for n in names),
           "manifest class_names must be a non-empty list of strings")
+    nc = d["arch_args"].get("num_classes")
+    if nc is not None:
+        _need(nc == len(names), f"manifest class_names has {len(names)} names but the classifier "
+                                f"has {nc} outputs (arch_args.num_classes)")
     entries = d["entries"]
     _need(isinstance(entries, list) and entries, "manifest entries must be a non-empty list")
     seen_r, seen_e = set(), set()
-    for e in entries:
-        _need(isinstance(e, dict) and isinstance(e.get("resolution"), int) and e["resolution"] > 0,
-              "each manifest entry needs a positive integer 'resolution'")
-        _need(isinstance(e.get("entry"), str) and e["entry"], "each manifest entry needs an 'entry' name")
+    for i, e in enumerate(entries):
+        _need(isinstance(e, dict), f"manifest entries[{i}] must be an object")
+        _no_unknown(e, _fields(Entry), f"manifest entries[{i}]")
+        _need(isinstance(e.get("resolution"), int) and not isinstance(e.get("resolution"), bool),
+              f"manifest entries[{i}] needs an integer 'resolution'")
+        try:
+            check_resolution(e["resolution"], f"manifest entries[{i}] resolution")
+        except ValueError as err:
+            raise ManifestError(str(err)) from None
+        _need(isinstance(e.get("entry"), str) and e["entry"], f"manifest entries[{i}] needs an 'entry' name")
+        for key in ("top1", "top5"):
+            _need(e.get(key) is None or _num(e[key]), f"manifest entries[{i}].{key} must be a number or null")
+        _need(e.get("madds") is None or (isinstance(e["madds"], int) and not isinstance(e["madds"], bool)),
+              f"manifest entries[{i}].madds must be an integer or null")
+        _need(isinstance(e.get("trained", True), bool), f"manifest entries[{i}].trained must be true/false")
         _need(e["resolution"] not in seen_r, f"resolution {e['resolution']} listed twice")
         _need(e["entry"] not in seen_e, f"entry point {e['entry']} listed twice")
         seen_r.add(e["resolution"])
@@ -193,6 +269,12 @@ def validate(d: Any) -> None:
     _need(rs == sorted(rs, reverse=True), "manifest entries must be ordered highest resolution first")
     _need(d["default_resolution"] in seen_r,
           f"default_resolution {d['default_resolution']} is not one of the entries {rs}")
+    if d.get("policy"):
+        from .policy import PolicyError, policy_for      # stdlib only; the one policy validator
+        try:
+            policy_for(d["policy"], rs)
+        except PolicyError as err:
+            raise ManifestError(f"manifest {err}") from None
 
 
 # ------------------------------------------------------------------------- file I/O
@@ -219,6 +301,7 @@ def sidecar_path(artifact: str | os.PathLike) -> Path:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temp file in the same directory, fsync, then rename: never a half-written file."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)      # the one rule: missing folders are created
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:

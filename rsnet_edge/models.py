@@ -9,7 +9,7 @@ single-resolution state dict (torchvision's, or any BN CNN of the same layout) c
 The active BN set follows the input: a forward pre-hook on the root module reads the input's spatial
 size and switches every switchable BN to that resolution's set. A size that was not trained is an
 error unless interpolation is asked for (``set_interpolation(model, True)`` or
-``set_resolution(model, r, interpolate=True)``), in which case BN parameters and statistics are
+``set_resolution(model, r, interpolate=True)`` for size r), in which case BN parameters and statistics are
 linearly interpolated between the two nearest trained resolutions (paper 4.3). Outside the trained
 range the nearest set is used as it is (no extrapolation: extrapolated variances can go negative).
 """
@@ -29,7 +29,7 @@ DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
 
 # architecture name -> (torchvision builder, constructor arguments we accept besides num_classes)
 ARCHS = {
-    "mobilenet_v2": (tvm.mobilenet_v2, ("width_mult",)),
+    "mobilenet_v2": (tvm.mobilenet_v2, ("width_mult", "dropout")),
     "resnet18": (tvm.resnet18, ()),
     "resnet50": (tvm.resnet50, ()),
 }
@@ -56,11 +56,13 @@ class BNPlan:
 
 
 def normalize_resolutions(resolutions: Iterable[int]) -> tuple[int, ...]:
-    rs = tuple(int(r) for r in resolutions)
+    """Distinct resolutions, highest first; each must pass :func:`rsnet_edge.manifest.check_resolution`
+    (the one rule: an integer in 16..1024)."""
+    from .manifest import check_resolution
+
+    rs = tuple(check_resolution(r) for r in resolutions)
     if not rs:
         raise ValueError("at least one resolution is needed")
-    if any(r <= 0 for r in rs):
-        raise ValueError(f"resolutions must be positive, got {rs}")
     if len(set(rs)) != len(rs):
         raise ValueError(f"resolutions must be distinct, got {rs}")
     return tuple(sorted(rs, reverse=True))
@@ -140,28 +142,41 @@ def model_resolutions(model: nn.Module) -> tuple[int, ...]:
 
 
 def set_interpolation(model: nn.Module, enabled: bool = True) -> None:
-    """Allow (or forbid) untrained input sizes, served by interpolated BN."""
+    """Allow (or forbid) untrained input sizes, served by interpolated BN. Forbidding also revokes
+    a size that ``set_resolution(..., interpolate=True)`` had allowed: the next forward at an
+    untrained size is an error again."""
     model.rs_interpolate = bool(enabled)
+    model.rs_allowed = None
 
 
 def set_resolution(model: nn.Module, r: int, interpolate: bool | None = None) -> BNPlan:
-    """Switch every BN of the model to the set of resolution ``r``."""
+    """Switch every BN of the model to the set of resolution ``r``. A forward pass switches again
+    to whatever its input size needs; ``interpolate=True`` lets inputs of size ``r`` be served by
+    interpolated BN even while interpolation is otherwise off."""
+    explicit = interpolate is True
     if interpolate is None:
         interpolate = getattr(model, "rs_interpolate", False)
     plan = bn_plan(model_resolutions(model), r, interpolate)
     for bn in switchable_bns(model):
         bn.plan = plan
+    model.rs_allowed = plan.resolution if explicit and not plan.exact else None
     return plan
 
 
 def _follow_input_size(module: nn.Module, args: tuple) -> None:
+    """Forward pre-hook: the active BN plan is derived from THIS input's size and the model's
+    interpolation setting on every call (nothing cached), so an earlier ``set_resolution`` or an
+    earlier interpolated size can never serve an input of another size."""
     x = args[0]
-    h, w = x.shape[-2], x.shape[-1]
+    h, w = int(x.shape[-2]), int(x.shape[-1])
     if h != w:
         raise ResolutionError(f"RS-Nets take square inputs; got {h}x{w}")
-    if getattr(module, "rs_current", None) != int(h):
-        set_resolution(module, int(h))
-        module.rs_current = int(h)
+    bns = switchable_bns(module)
+    interpolate = getattr(module, "rs_interpolate", False) or getattr(module, "rs_allowed", None) == h
+    plan = bn_plan(bns[0].resolutions, h, interpolate)
+    if any(bn.plan != plan for bn in bns):
+        for bn in bns:
+            bn.plan = plan
 
 
 def _replace_bns(parent: nn.Module, resolutions: tuple[int, ...]) -> None:
@@ -182,7 +197,7 @@ def make_switchable(model: nn.Module, resolutions: Sequence[int]) -> nn.Module:
         raise TypeError("model is already an RS-Net")
     _replace_bns(model, normalize_resolutions(resolutions))
     model.rs_interpolate = False
-    model.rs_current = None
+    model.rs_allowed = None
     model.register_forward_pre_hook(_follow_input_size)
     return model
 
@@ -204,27 +219,112 @@ def create_model(arch: str, resolutions: Sequence[int] = DEFAULT_RESOLUTIONS, nu
     return make_switchable(build_single(arch, num_classes, **arch_args), resolutions)
 
 
+def head_name(model: nn.Module) -> str:
+    """Name of the classifier: the model's last ``nn.Linear`` (``classifier.1`` / ``fc``)."""
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise TypeError("the model has no nn.Linear classifier")
+    return linears[-1]
+
+
 @torch.no_grad()
-def load_single_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
-    """Seed an RS-Net from a single-resolution state dict: shared weights copied, and every BN set
-    starts from the single model's BN."""
-    own = model.state_dict()
-    expanded: dict[str, torch.Tensor] = {}
-    sbn_names = {n for n, m in model.named_modules() if isinstance(m, SwitchableBatchNorm2d)}
-    for key, value in state_dict.items():
-        prefix, _, leaf = key.rpartition(".")
-        if prefix in sbn_names:
-            n = len(dict(model.named_modules())[prefix].bns)
-            for k in range(n):
-                expanded[f"{prefix}.bns.{k}.{leaf}"] = value
+def zero_init_residual(model: nn.Module) -> int:
+    """Set gamma of the last BN (every set) of each residual block to 0, so every block starts as
+    the identity (torchvision's ``zero_init_residual`` for ResNets; here also MobileNetV2's inverted
+    residuals with a skip connection). Returns how many BNs were zeroed."""
+    from torchvision.models.mobilenetv2 import InvertedResidual
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+    n = 0
+    for m in model.modules():
+        if isinstance(m, InvertedResidual) and m.use_res_connect:
+            sbns = [b for b in m.conv.modules() if isinstance(b, SwitchableBatchNorm2d)]
+            last = sbns[-1] if sbns else [b for b in m.conv.modules() if isinstance(b, nn.BatchNorm2d)][-1]
+        elif isinstance(m, BasicBlock):
+            last = m.bn2
+        elif isinstance(m, Bottleneck):
+            last = m.bn3
         else:
-            expanded[key] = value
+            continue
+        for bn in (last.bns if isinstance(last, SwitchableBatchNorm2d) else [last]):
+            nn.init.zeros_(bn.weight)
+        n += 1
+    return n
+
+
+def _load_expanded(model: nn.Module, expanded: dict[str, torch.Tensor], reinit_head: bool) -> list[str]:
+    """Load a state dict already laid out like ``model``'s. With ``reinit_head``, classifier
+    tensors of another shape (another number of classes) are skipped and keep the model's fresh
+    initialisation; their names are returned. Anything else that does not fit is a ValueError."""
+    own = model.state_dict()
     missing = sorted(set(own) - set(expanded))
     unexpected = sorted(set(expanded) - set(own))
     if missing or unexpected:
         raise ValueError(f"state dict does not fit this RS-Net: missing keys {missing[:3]}, "
                          f"unexpected keys {unexpected[:3]}")
+    head = head_name(model)
+    head_keys = {f"{head}.weight", f"{head}.bias"}
+    skipped = []
+    for k in own:
+        if tuple(expanded[k].shape) == tuple(own[k].shape):
+            continue
+        if reinit_head and k in head_keys:
+            skipped.append(k)
+            expanded[k] = own[k]
+            continue
+        raise ValueError(f"state dict does not fit this RS-Net: {k} has shape {tuple(expanded[k].shape)}, "
+                         f"the model {tuple(own[k].shape)}")
     model.load_state_dict(expanded)
+    return skipped
+
+
+def _sbn_prefixes(model: nn.Module) -> dict[str, SwitchableBatchNorm2d]:
+    return {n: m for n, m in model.named_modules() if isinstance(m, SwitchableBatchNorm2d)}
+
+
+@torch.no_grad()
+def load_single_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor],
+                           reinit_head: bool = False) -> list[str]:
+    """Seed an RS-Net from a single-resolution state dict (torchvision's layout): shared weights
+    copied, and every BN set starts from the single model's BN. With ``reinit_head`` a classifier
+    of another size is left freshly initialised (its parameter names are returned)."""
+    sbns = _sbn_prefixes(model)
+    expanded: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        prefix, _, leaf = key.rpartition(".")
+        if prefix in sbns:
+            for k in range(len(sbns[prefix].bns)):
+                expanded[f"{prefix}.bns.{k}.{leaf}"] = value
+        else:
+            expanded[key] = value
+    return _load_expanded(model, expanded, reinit_head)
+
+
+@torch.no_grad()
+def load_rsnet_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], resolutions: Sequence[int],
+                          reinit_head: bool = False) -> list[str]:
+    """Seed an RS-Net from another RS-Net's state dict trained at ``resolutions`` (another list is
+    fine): shared weights copied; each BN set of ``model`` is the source's set of the same
+    resolution, or the source's sets interpolated to it (paper 4.3; the nearest set outside the
+    source's range). ``reinit_head`` as in :func:`load_single_state_dict`."""
+    src = normalize_resolutions(resolutions)
+    sbns = _sbn_prefixes(model)
+    expanded: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        head, _, leaf = key.rpartition(".")
+        prefix, _, idx = head.rpartition(".bns.")
+        if prefix not in sbns or not idx.isdigit():
+            expanded[key] = value
+    for prefix, sbn in sbns.items():
+        for k, r in enumerate(sbn.resolutions):
+            plan = bn_plan(src, r, interpolate=True)
+            for leaf in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+                lo, hi = f"{prefix}.bns.{plan.lo}.{leaf}", f"{prefix}.bns.{plan.hi}.{leaf}"
+                if lo not in state_dict or hi not in state_dict:
+                    continue  # reported as a missing key below
+                x, y = state_dict[lo], state_dict[hi]
+                expanded[f"{prefix}.bns.{k}.{leaf}"] = (x.clone() if plan.exact or not x.is_floating_point()
+                                                        else torch.lerp(x, y, plan.t))
+    return _load_expanded(model, expanded, reinit_head)
 
 
 @torch.no_grad()
@@ -236,7 +336,7 @@ def to_single_resolution(model: nn.Module, r: int, interpolate: bool | None = No
     plan = bn_plan(model_resolutions(model), r, interpolate)
     single = copy.deepcopy(model)
     single._forward_pre_hooks.clear()
-    for attr in ("rs_interpolate", "rs_current"):
+    for attr in ("rs_interpolate", "rs_allowed"):
         if hasattr(single, attr):
             delattr(single, attr)
 

@@ -19,6 +19,11 @@ JSON layout (``version`` 1)::
       "latency_metric": "p90_ms"
     }
 
+Inputs: ``battery_pct`` is a percentage 0..100 (Android's ``BatteryManager`` level); a value strictly
+between 0 and 1 is refused as a likely fraction (iOS ``UIDevice.batteryLevel`` is 0..1: multiply by
+100), so 0.5 % cannot be asked for -- pass 0 or 1. ``charging`` defaults to False, ``thermal`` to
+``"none"``.
+
 Decision rules, applied in this fixed order on every call:
 
 1. **Battery** (with hysteresis). ``battery_levels`` is a list of ``[min_pct, resolution]``, highest
@@ -245,6 +250,9 @@ def _check_inputs(battery_pct: Any, charging: Any, thermal: Any, latency_budget_
                   profile: Any, metric: str) -> None:
     if not _is_num(battery_pct) or not 0 <= battery_pct <= 100:
         _fail(f"battery_pct must be a number in 0..100, got {battery_pct!r}")
+    if 0 < battery_pct < 1:
+        _fail(f"battery_pct {battery_pct!r} looks like a fraction (iOS reports 0..1): pass a "
+              f"percentage 0..100, e.g. {battery_pct * 100:g}")
     if not isinstance(charging, bool):
         _fail(f"charging must be true or false, got {charging!r}")
     if thermal not in THERMAL_STATES:
@@ -297,7 +305,7 @@ def _snap_down(policy: Policy, limit: int) -> int:
     return next((r for r in policy.resolutions if r <= limit), policy.min_resolution)
 
 
-def decide(policy: Policy, battery_pct: float, charging: bool, thermal: str = "none",
+def decide(policy: Policy, battery_pct: float, charging: bool = False, thermal: str = "none",
            latency_budget_ms: float | None = None, profile: Mapping[Any, Any] | None = None,
            previous_battery_resolution: int | None = None) -> tuple[int, int]:
     """All four rules, pure. Returns ``(resolution, battery_stage_resolution)``; feed the second
@@ -320,7 +328,7 @@ def decide(policy: Policy, battery_pct: float, charging: bool, thermal: str = "n
     return r, b
 
 
-def select_resolution(policy: Policy, battery_pct: float, charging: bool, thermal: str = "none",
+def select_resolution(policy: Policy, battery_pct: float, charging: bool = False, thermal: str = "none",
                       latency_budget_ms: float | None = None,
                       profile: Mapping[Any, Any] | None = None) -> int:
     """Stateless selection (no hysteresis history): what a fresh :class:`Selector` returns on its
@@ -340,7 +348,7 @@ class Selector:
         self.current: int | None = None
         self.switch_count = 0
 
-    def select(self, battery_pct: float, charging: bool, thermal: str = "none",
+    def select(self, battery_pct: float, charging: bool = False, thermal: str = "none",
                latency_budget_ms: float | None = None,
                profile: Mapping[Any, Any] | None = None) -> int:
         r, b = decide(self.policy, battery_pct, charging, thermal, latency_budget_ms, profile,

@@ -1,4 +1,9 @@
-"""Preprocessing, defined once: what training validated is what every runtime applies.
+"""Image decoding and preprocessing, defined once: what training validated is what every runtime applies.
+
+Decoding (:func:`load_rgb`, the one decoder of training, evaluation, runtime, bench, demo and
+verify): file path, PIL image or numpy HWC array -> 8-bit RGB; EXIF orientation applied, 16-bit
+scaled (x/257), alpha and palette transparency composited on white, CMYK/LAB converted, images
+over ``PIL.Image.MAX_IMAGE_PIXELS`` refused; every failure is one :class:`ImageError` naming the file.
 
 Evaluation view of resolution ``r`` (paper 4.1): bilinear resize of the shorter side to
 ``round(r / crop_pct)``, centre crop ``r x r``, scale to [0, 1], normalise with mean/std, CHW float.
@@ -6,6 +11,7 @@ Evaluation view of resolution ``r`` (paper 4.1): bilinear resize of the shorter 
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import numpy as np
@@ -17,10 +23,123 @@ from torchvision.transforms import functional as TF
 BILINEAR = InterpolationMode.BILINEAR
 
 
-def load_rgb(path) -> Image.Image:
-    """Decode an image file once, as RGB."""
-    with Image.open(path) as im:
-        return im.convert("RGB")
+#: what a transparent pixel is composited on (white, as image viewers and browsers show it)
+BACKGROUND = (255, 255, 255)
+
+
+class ImageError(ValueError):
+    """An image that cannot be decoded (missing, not an image, truncated, too large, unsupported
+    array): one line naming the file or the value."""
+
+
+def _name(src) -> str:
+    return str(src) if isinstance(src, (str, os.PathLike)) else f"<{type(src).__name__}>"
+
+
+def _composite(im: Image.Image, background=BACKGROUND) -> Image.Image:
+    """Any image with an alpha channel (RGBA, LA, PA, premultiplied, palette with transparency)
+    -> RGB over ``background``."""
+    rgba = im.convert("RGBA")
+    base = Image.new("RGBA", rgba.size, tuple(background) + (255,))
+    return Image.alpha_composite(base, rgba).convert("RGB")
+
+
+def _high_bit_to_rgb(im: Image.Image) -> Image.Image:
+    """16-bit ('I;16*') and 32-bit integer ('I') grayscale: full 16-bit range 0..65535 -> 0..255
+    (``convert('RGB')`` would clip every value above 255 to white). Float ('F'): [0, 1] if its
+    maximum is at most 1, else [0, 255]."""
+    a = np.asarray(im)
+    if im.mode == "F":
+        a = a.astype(np.float64)
+        finite = a[np.isfinite(a)]
+        a = a * 255.0 if finite.size and finite.max() <= 1.0 else a
+    else:
+        a = a.astype(np.float64) / 257.0
+    a = np.nan_to_num(a, nan=0.0, posinf=255.0, neginf=0.0)
+    g = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    return Image.fromarray(g, "L").convert("RGB")
+
+
+def to_rgb(im: Image.Image, background=BACKGROUND) -> Image.Image:
+    """One decoded PIL image of any mode -> 8-bit RGB, correctly: EXIF orientation applied, 16-bit
+    scaled (not saturated), alpha and palette transparency composited on ``background``, CMYK /
+    YCbCr / LAB / 1-bit converted."""
+    from PIL import ImageOps
+
+    im = ImageOps.exif_transpose(im) or im
+    if im.mode == "RGB":
+        return im
+    if im.mode.startswith("I") or im.mode == "F":
+        return _high_bit_to_rgb(im)
+    if im.mode == "P" and "transparency" in im.info:
+        return _composite(im, background)
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return _composite(im, background)
+    if im.mode == "LAB":
+        from PIL import ImageCms
+        return ImageCms.applyTransform(im, ImageCms.buildTransformFromOpenProfiles(
+            ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"))
+    return im.convert("RGB")
+
+
+def array_to_rgb(a, what: str = "array", background=BACKGROUND) -> Image.Image:
+    """A numpy image (a camera frame) -> RGB: ``HxW``, ``HxWx1`` (gray), ``HxWx3`` (RGB) or
+    ``HxWx4`` (RGBA), dtype uint8 (0..255) or uint16 (0..65535). Anything else (CHW tensors,
+    floats, empty arrays) is refused with one line: normalisation is the manifest's job."""
+    a = np.asarray(a)
+    if a.dtype not in (np.uint8, np.uint16):
+        raise ImageError(f"{what}: dtype {a.dtype} is not supported (give uint8 HxWx3 RGB, "
+                         f"e.g. a camera frame; or a file path / PIL image)")
+    if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[2] not in (1, 3, 4):
+        raise ImageError(f"{what}: shape {a.shape} looks channels-first; give HxWxC (HWC)")
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 3, 4))) or 0 in a.shape:
+        raise ImageError(f"{what}: shape {a.shape} is not an image (expected HxW, HxWx1, HxWx3 or HxWx4)")
+    if a.dtype == np.uint16:
+        a = np.rint(a.astype(np.float64) / 257.0).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 2:
+        return Image.fromarray(np.ascontiguousarray(a), "L").convert("RGB")
+    if a.shape[2] == 4:
+        return _composite(Image.fromarray(np.ascontiguousarray(a), "RGBA"), background)
+    return Image.fromarray(np.ascontiguousarray(a), "RGB")
+
+
+def load_rgb(src, background=BACKGROUND) -> Image.Image:
+    """THE image decoder (training, evaluation, runtime, bench, demo, verify): a file path, PIL
+    image or numpy array -> 8-bit RGB PIL image. Files: first frame; every mode PIL opens (see
+    :func:`to_rgb`); images above ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (decompression bombs) are
+    refused. Every failure is one :class:`ImageError` line naming the file."""
+    import warnings
+
+    from PIL import UnidentifiedImageError
+
+    if isinstance(src, Image.Image):
+        return to_rgb(src, background)
+    if isinstance(src, np.ndarray):
+        return array_to_rgb(src, background=background)
+    if not isinstance(src, (str, os.PathLike)):
+        raise ImageError(f"cannot read an image from a {type(src).__name__} (give a file path, a PIL "
+                         f"image or a numpy HxWx3 uint8 array)")
+    name = _name(src)
+    if os.path.isdir(src):
+        raise ImageError(f"{name} is a folder, not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(src) as im:
+                im.load()
+                return to_rgb(im, background)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageError(f"{name}: image too large (over {Image.MAX_IMAGE_PIXELS:,} pixels; refused "
+                         f"as a possible decompression bomb)") from None
+    except FileNotFoundError:
+        raise ImageError(f"{name} does not exist") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name} is not an image PIL can read") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ImageError(f"{name}: cannot decode image (truncated or corrupt?): {first}") from None
 
 
 def normalize(img: Image.Image, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

@@ -47,7 +47,9 @@ TFLITE_MANIFEST_METADATA = "rsnet_edge.manifest"
 ET_MANIFEST_METHOD = "manifest_json"
 
 SUFFIXES = {".pt": "torch", ".pth": "torch", ".pte": "executorch", ".tflite": "tflite",
-            ".onnx": "onnx", ".mlpackage": "coreml"}
+            ".onnx": "onnx", ".mlpackage": "coreml", ".rsfold": "rsfold"}
+#: what an RSFOLD compact artifact unpacks to (rsnet_edge.rsfold header "inner")
+RSFOLD_INNER = {"pte": "executorch", "tflite": "tflite"}
 
 
 class RuntimeLoadError(ValueError):
@@ -58,7 +60,7 @@ class RuntimeLoadError(ValueError):
 def _one_line(e: BaseException | str) -> str:
     s = str(e).strip()
     s = s.splitlines()[0].strip() if s else (type(e).__name__ if isinstance(e, BaseException) else "")
-    return s[:300]
+    return s
 
 
 @dataclass
@@ -67,6 +69,9 @@ class Stats:
     file_loads: int = 0
     entry_loads: dict[int, int] | None = None
     switches: int = 0
+    unpack_s: float | None = None          # RSFOLD: seconds to unpack (or to re-check the cache)
+    unpack_reused: bool | None = None      # RSFOLD: the cache already held the folded program
+    program: str | None = None             # RSFOLD: the folded program the stock runtime loaded
 
     def __post_init__(self) -> None:
         if self.entry_loads is None:
@@ -242,18 +247,26 @@ class TFLiteBackend(_Backend):
 
 
 class OnnxBackend(_Backend):
-    """One ``onnxruntime.InferenceSession`` over a single-graph model: one image input, one logits
-    output, serving the manifest's single entry point (ONNX has no named methods; a multi-resolution
-    ONNX artifact would be one file per resolution)."""
+    """One ``onnxruntime.InferenceSession`` (CPU, full graph optimisation) over the whole model.
+
+    An rsnet-edge ``.onnx`` routes by input size (nested ``If`` on H, see converters/onnx.py), so
+    one session serves every entry point of the manifest: switching resolution is feeding another
+    size. With ``weights: shared`` ONNX Runtime folds each BN (Mul+Add) into its conv while it
+    creates the session; the session creation time is the load-time fold cost."""
 
     name = "onnx"
 
-    def __init__(self, path, manifest, stats):
+    def __init__(self, path, manifest, stats, num_threads: int | None = None):
         super().__init__(path, manifest, stats)
         ort = _require("onnxruntime", path, "onnxruntime", "onnx")
         try:
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
+            # no busy-waiting worker threads between runs: they would steal the cores from whatever
+            # runs next (the app's own work, another model, the bench's other artifacts)
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            if num_threads:
+                opts.intra_op_num_threads = int(num_threads)
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:
             raise RuntimeLoadError(f"{path.name} is not a loadable ONNX model (truncated or corrupt?): "
@@ -266,9 +279,16 @@ class OnnxBackend(_Backend):
                                    f"{len(self.inputs)} and {len(self.outputs)}")
         self.seen: set[int] = set()
 
+    def embedded_manifest(self):
+        meta = self.session.get_modelmeta().custom_metadata_map
+        return meta.get(TFLITE_MANIFEST_METADATA)
+
     def entry_names(self) -> set[str]:
         entries = self.manifest.entries
-        return {entries[0].entry} if len(entries) == 1 else set()
+        shape = self.session.get_inputs()[0].shape              # [1, 3, "H", "W"] when routed
+        if len(entries) == 1 or not all(isinstance(d, int) for d in shape[2:]):
+            return {e.entry for e in entries}
+        return set()
 
     def run(self, resolution, x):
         if resolution not in self.seen:
@@ -348,10 +368,9 @@ class Classifier:
         return list(self.manifest.class_names)
 
     def _check(self, resolution: int) -> int:
-        try:
-            r = int(resolution)
-        except (TypeError, ValueError):
-            raise ValueError(f"resolution must be an integer, got {resolution!r}") from None
+        from .manifest import check_resolution
+
+        r = check_resolution(resolution)          # the one rule: an integer in 16..1024
         if not self.backend.supports(r):
             raise ValueError(f"resolution {r} is not served by {self.path.name} (it has {self.resolutions})")
         return r
@@ -370,7 +389,7 @@ class Classifier:
         from .preprocess import eval_batch, load_rgb
 
         r = self.resolution if resolution is None else self._check(resolution)
-        pil = [load_rgb(im) if isinstance(im, (str, os.PathLike)) else im.convert("RGB") for im in images]
+        pil = [load_rgb(im) for im in images]      # paths, PIL images, HWC uint8 arrays
         inp = self.manifest.input
         return eval_batch(pil, r, inp.mean, inp.std, inp.crop_pct, inp.layout)
 
@@ -395,19 +414,31 @@ class Classifier:
 
     def predict(self, images: Any, resolution: int | None = None, topk: int = 5
                 ) -> list[list[tuple[str, float]]]:
-        """Per image, the ``topk`` (class_name, probability) pairs, most likely first."""
+        """Per image, the ``topk`` (class_name, probability) pairs, most likely first.
+
+        ``images``: one image or a list of them; an image is a file path, a PIL image (any mode:
+        16-bit, palette, alpha, CMYK and EXIF orientation are handled by
+        :func:`rsnet_edge.preprocess.load_rgb`) or a numpy ``HxWx3`` RGB ``uint8`` array (a camera
+        frame; ``HxW`` gray, ``HxWx4`` RGBA and ``uint16`` too); a ``NxHxWxC`` array is a batch.
+        Raises ``ImageError`` (a ValueError) naming the file for an unreadable image."""
         if isinstance(images, (str, os.PathLike)) or hasattr(images, "convert"):
             images = [images]
+        elif isinstance(images, np.ndarray):      # one HxWxC frame, or a batch NxHxWxC
+            images = list(images) if images.ndim == 4 else [images]
         images = list(images)
         if not images:
             return []
         p = self.predict_proba(images, resolution)
-        k = max(1, min(int(topk), p.shape[1]))
         names = self.manifest.class_names
+        if p.shape[1] != len(names):
+            raise RuntimeLoadError(f"{self.path.name} outputs {p.shape[1]} classes but its manifest "
+                                   f"names {len(names)}: re-convert from a checkpoint whose "
+                                   f"class_names match its classifier")
+        k = max(1, min(int(topk), p.shape[1]))
         out = []
         for row in p:
             idx = np.argsort(-row, kind="stable")[:k]
-            out.append([(names[i] if i < len(names) else str(i), float(row[i])) for i in idx])
+            out.append([(names[i], float(row[i])) for i in idx])
         return out
 
 
@@ -468,9 +499,13 @@ def _load_torch(path: Path, resolutions: Iterable[int] | None, stats: Stats) -> 
 
 
 def load(path: str | os.PathLike, *, verify: bool = True, resolutions: Iterable[int] | None = None,
-         num_threads: int | None = None) -> Classifier:
-    """Open an artifact (``.pt``, ``.pte``, ``.tflite``, ``.onnx``, ``.mlpackage``).
+         num_threads: int | None = None, cache: str | os.PathLike | None = None) -> Classifier:
+    """Open an artifact (``.pt``, ``.pte``, ``.tflite``, ``.onnx``, ``.mlpackage``, or a compact
+    ``.pte.rsfold`` / ``.tflite.rsfold``).
 
+    A compact RSFOLD artifact is unpacked once into ``cache`` (default
+    :func:`rsnet_edge.rsfold.cache_dir`) as the BN-folded ``.pte`` / ``.tflite`` and that file is
+    loaded by the stock runtime; later loads reuse it after checking its sha256.
     ``verify`` checks the artifact's sha256 against its manifest (refuses a mismatch).
     ``resolutions`` (checkpoints only) adds served resolutions, untrained ones by interpolated BN.
     ``num_threads`` (LiteRT only) sets the interpreter's thread count.
@@ -498,7 +533,7 @@ def load(path: str | os.PathLike, *, verify: bool = True, resolutions: Iterable[
             sidecar = read_sidecar(p)
         except ManifestError as e:
             raise RuntimeLoadError(f"{sidecar_path(p).name}: {_one_line(e)}") from None
-        if sidecar.backend != kind:
+        if sidecar.backend != kind and kind != "rsfold":
             raise RuntimeLoadError(f"{p.name}: its manifest describes a {sidecar.backend} artifact, "
                                    f"not {kind} ({sidecar_path(p).name} belongs to another file?)")
         if verify:                                   # before the native loader sees the bytes
@@ -506,15 +541,30 @@ def load(path: str | os.PathLike, *, verify: bool = True, resolutions: Iterable[
                 check_artifact(sidecar, p)
             except ManifestError as e:
                 raise RuntimeLoadError(_one_line(e)) from None
-    _check_magic(p, kind)
+    program = p
+    if kind == "rsfold":                             # fold at load: unpack once, then stock runtime
+        from .rsfold import RsfoldError, cached_unpack
+        try:
+            unpacked = cached_unpack(p, cache)
+        except RsfoldError as e:
+            raise RuntimeLoadError(_one_line(e)) from None
+        except OSError as e:
+            raise RuntimeLoadError(f"{p.name}: cannot write the unpacked program to the cache "
+                                   f"({e.strerror or e}); set RSNET_EDGE_CACHE to a writable folder") from None
+        kind, program = RSFOLD_INNER[unpacked.inner], unpacked.path
+        stats.unpack_s, stats.unpack_reused, stats.program = unpacked.seconds, unpacked.reused, str(program)
+        if sidecar is not None and sidecar.backend != kind:
+            raise RuntimeLoadError(f"{p.name}: its manifest describes a {sidecar.backend} artifact, "
+                                   f"but it unpacks to {kind}")
+    _check_magic(program, kind)
     if kind == "executorch":
-        backend: _Backend = ExecuTorchBackend(p, sidecar, stats)
+        backend: _Backend = ExecuTorchBackend(program, sidecar, stats)
     elif kind == "tflite":
-        backend = TFLiteBackend(p, sidecar, stats, num_threads)
+        backend = TFLiteBackend(program, sidecar, stats, num_threads)
     elif kind == "onnx":
-        backend = OnnxBackend(p, sidecar, stats)
+        backend = OnnxBackend(program, sidecar, stats, num_threads)
     else:
-        backend = CoreMLBackend(p, sidecar, stats)
+        backend = CoreMLBackend(program, sidecar, stats)
     embedded = None
     if sidecar is None or verify:
         try:

@@ -18,6 +18,14 @@ def subprocess_env() -> dict:
     return env
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_unpack_cache(tmp_path_factory):
+    """RSFOLD artifacts unpack into a cache (rsnet_edge.rsfold.cache_dir): keep the suite's out of
+    the user's ~/.cache (subprocesses inherit the variable)."""
+    os.environ.setdefault("RSNET_EDGE_CACHE", str(tmp_path_factory.mktemp("rsnet_cache")))
+    yield
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """4 classes x 8 train / 2 val images of 64 px from the built-in generator."""

@@ -260,3 +260,31 @@ def test_parsers():
     assert badb.parse_thermal("nothing") is None
     with pytest.raises(badb.AdbError, match="benchmark_model"):
         badb.parse_benchmark_model("garbage")
+
+
+def test_compact_artifact_pushes_the_unpacked_program_fake_adb(env, capsys):
+    """A ``.pte.rsfold`` on the phone path: the runner gets the folded program the app's
+    FoldUnpacker would write (unpacked here, sha256-checked), pushed as ``rs_mbv2.pte``."""
+    import hashlib
+
+    import numpy as np
+
+    from rsnet_edge import rsfold
+    w = np.arange(24, dtype="<f4") - 11.5
+    s = np.array([2.0, -0.5], dtype="<f4")
+    program = b"\0ET12" + b"x" * 59 + rsfold.fold(w, s, 12).tobytes() + b"tail"
+    art = env.path / "rs_mbv2.pte.rsfold"
+    art.write_bytes(rsfold.pack(program, [rsfold.Hole(64, w, s, 12)], "pte"))
+    d = json.loads(FIXTURE.read_text())
+    d["backend"] = "executorch"
+    d["artifact"] = {"file": art.name, "sha256": hashlib.sha256(art.read_bytes()).hexdigest()}
+    art.with_name(art.name + ".manifest.json").write_text(json.dumps(d))
+    env.scenario(runner={f"forward_{r}": {"stdout": recorded.executor_runner(f"forward_{r}", [2.0] * 13)}
+                         for r in RES})
+    rc, out, err = run([str(art), "--adb", "--runner", str(runner(env.path)), "--runs", "10",
+                        "--warmup", "3", "--out-dir", str(env.path / "out"), "--no-progress"], capsys)
+    assert rc == 0, err
+    pushed = [c[2:] for c in env.calls() if c[2:3] == ["push"] and c[4].endswith("rs_mbv2.pte")]
+    assert len(pushed) == 1 and Path(pushed[0][1]).read_bytes() == program
+    runs = [shlex.split(c[3]) for c in env.calls()[1:] if c[2] == "shell" and "--method_name=" in c[3]]
+    assert runs and all("--model_path=/data/local/tmp/rsnet_edge/rs_mbv2.pte" in cmd for cmd in runs)

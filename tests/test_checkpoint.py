@@ -114,9 +114,14 @@ def test_tiny_train_then_evaluate_through_the_clis(tmp_path):
     res = json.loads(js.read_text())
     assert res["resolutions"] == [64, 56, 32] and res["images"] == 9
     assert set(res["matrix"]) == {"64", "56", "32"}
-    for w, row in res["matrix"].items():
+    # Table 1 against the printed top-1: (right at c, wrong at w) - (right at w, wrong at c)
+    # = top1(c) - top1(w) for every pair, and a cell never exceeds top1(c) or 100 - top1(w)
+    m, top1 = res["matrix"], {r: res["metrics"][r]["top1"] for r in res["matrix"]}
+    for w, row in m.items():
+        assert set(row) == set(m) - {w}
         for c, v in row.items():
-            assert 0 <= v <= 100
+            assert v - m[c][w] == pytest.approx(top1[c] - top1[w], abs=1e-6)
+            assert v <= min(top1[c], 100 - top1[w]) + 1e-6
     # evaluating the trained list reproduces the training-time metrics exactly
     js2 = tmp_path / "eval2.json"
     _run("training.evaluate", "--ckpt", out, "--data", data, "--json", js2, "--workers", "0")

@@ -70,3 +70,81 @@ def test_interrupted_compare_resumes_without_retraining(data, tmp_path):
         return
     png = (out / "compare.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _fake_result(top1_by_res, images=10):
+    """A per-model result as evaluate_everywhere writes it (top-5 = top-1 + 10)."""
+    return {"metrics": {k: {"top1": v, "top5": v + 10} for k, v in top1_by_res.items()},
+            "madds": {k: 1000 * int(k) for k in top1_by_res}, "params": {"total": 100},
+            "correct": {k: [1] * 5 + [0] * 5 for k in top1_by_res}, "images": images,
+            "train_time_s": 1.0, "alpha": None}
+
+
+def test_multi_seed_report_means_and_paired_std():
+    """build_report aggregates per seed: mean, sample std (n-1), and gains paired by seed, against
+    numbers worked out here by hand."""
+    import argparse
+    import statistics
+    from training.compare import build_report, format_report, model_specs
+    a = argparse.Namespace(resolutions=[48, 32], data=".", arch="mobilenet_v2", epochs=1, seed=0)
+    for name, _ in __import__("training.compare", fromlist=["PASS"]).PASS:
+        setattr(a, name.replace("-", "_"), None)
+    specs = model_specs([48, 32], ablation=False)
+    table = {  # model -> seed -> top-1 at 48, 32
+        "inet_48": {0: (60.0, 30.0), 1: (70.0, 40.0), 2: (80.0, 20.0)},
+        "inet_32": {0: (50.0, 40.0), 1: (50.0, 50.0), 2: (50.0, 60.0)},
+        "parallel": {0: (55.0, 45.0), 1: (65.0, 45.0), 2: (75.0, 45.0)},
+        "rsnet": {0: (70.0, 50.0), 1: (70.0, 40.0), 2: (60.0, 60.0)},
+    }
+    results = {m: {sd: _fake_result({"48": v[0], "32": v[1]}) for sd, v in by.items()} for m, by in table.items()}
+    rep = build_report(a, specs, results)
+    assert rep["seeds"] == [0, 1, 2]
+    assert rep["columns"]["I-Nets"]["48"]["top1"] == pytest.approx(70.0)          # inet_48 at 48
+    assert rep["columns"]["I-Nets"]["32"]["top1"] == pytest.approx(50.0)          # inet_32 at 32
+    assert rep["columns_std"]["I-Nets"]["48"]["top1"] == pytest.approx(10.0)      # stdev(60, 70, 80)
+    assert rep["columns"]["I-48 (I-max)"]["32"]["top1"] == pytest.approx(30.0)
+    assert rep["columns"]["RS-Net"]["32"]["top5"] == pytest.approx(60.0)
+    # RS-Net gain at 32, per seed: 50-40, 40-50, 60-60 = 10, -10, 0 -> mean 0, std 10
+    assert rep["top1_gain_over_inets"]["RS-Net"]["32"] == pytest.approx(0.0)
+    assert rep["top1_gain_std"]["RS-Net"]["32"] == pytest.approx(statistics.stdev([10, -10, 0]))
+    # paired, not the difference of the means with pooled stds: Parallel at 48 gains -5 every seed
+    assert rep["top1_gain_over_inets"]["Parallel"]["48"] == pytest.approx(-5.0)
+    assert rep["top1_gain_std"]["Parallel"]["48"] == pytest.approx(0.0)
+    # I-max drop from 48 to 32 per seed: 30, 30, 60
+    assert rep["imax_drop_at_lowest"]["mean"] == pytest.approx(40.0)
+    assert rep["imax_drop_at_lowest"]["std"] == pytest.approx(statistics.stdev([30, 30, 60]))
+    assert rep["per_seed"]["1"]["RS-Net"]["32"] == 40.0
+    text = format_report(rep, "mobilenet_v2")
+    assert "mean +- std over 3 seeds" in text and "70.0+-10.0" in text and "(+0.0+-10.0)" in text
+
+
+def test_compare_with_two_seeds_end_to_end(data, tmp_path):
+    """Two seeds on tiny data, one step per model: every model trained per seed (seed in its
+    checkpoint), and the report's mean/std match the per-seed result files."""
+    import statistics
+    import torch
+    from training.compare import main
+    out = tmp_path / "cmp2"
+    rc = main(["--data", str(data), "--arch", "mobilenet_v2", "--width-mult", "0.35", "--epochs", "1",
+               "--resolutions", "48", "32", "--batch-size", "8", "--lr", "0.01", "--max-steps-per-epoch", "1",
+               "--workers", "0", "--no-progress", "--seeds", "2", "--seed", "5", "--out-dir", str(out)])
+    assert rc == 0
+    rep = json.loads((out / "compare.json").read_text())
+    assert rep["seeds"] == [5, 6]
+    for name in ("inet_48", "inet_32", "parallel", "rsnet"):
+        for sd in (5, 6):
+            ck = torch.load(out / "models" / f"{name}_s{sd}.pt", weights_only=True)
+            assert ck["train_args"]["seed"] == sd
+    res = {(n, sd): json.loads((out / "results" / f"{n}_s{sd}.json").read_text())
+           for n in ("inet_48", "inet_32", "parallel", "rsnet") for sd in (5, 6)}
+    for col, name_of in (("I-Nets", lambda k: f"inet_{k}"), ("RS-Net", lambda k: "rsnet"),
+                         ("Parallel", lambda k: "parallel"), ("I-48 (I-max)", lambda k: "inet_48")):
+        for k in ("48", "32"):
+            xs = [res[(name_of(k), sd)]["metrics"][k]["top1"] for sd in (5, 6)]
+            assert rep["columns"][col][k]["top1"] == pytest.approx(statistics.mean(xs))
+            assert rep["columns_std"][col][k]["top1"] == pytest.approx(statistics.stdev(xs))
+    for k in ("48", "32"):
+        g = [res[("rsnet", sd)]["metrics"][k]["top1"] - res[(f"inet_{k}", sd)]["metrics"][k]["top1"] for sd in (5, 6)]
+        assert rep["top1_gain_over_inets"]["RS-Net"][k] == pytest.approx(statistics.mean(g))
+        assert rep["top1_gain_std"]["RS-Net"][k] == pytest.approx(statistics.stdev(g))
+    assert "+-" in (out / "compare.txt").read_text()

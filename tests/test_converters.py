@@ -62,14 +62,14 @@ def ckpt(tmp_path_factory):
 def pte(ckpt, tmp_path_factory):
     from converters import executorch
     out = tmp_path_factory.mktemp("et") / "rs.pte"
-    P.convert("executorch", executorch.lower, ckpt, out, quiet=True)
+    P.convert("executorch", executorch.lower, ckpt, out, weights="affine", quiet=True)
     return out
 
 
 # ------------------------------------------------------------------------------- prepare (torch)
 @pytest.mark.parametrize("encoding", ["folded", "affine", "hybrid"])
 def test_encodings_match_checkpoint(ckpt, encoding):
-    weights = "folded" if encoding == "folded" else "shared"
+    weights = "folded" if encoding == "folded" else "affine"
     prep = P.prepare(load_checkpoint(ckpt), RS + [56], weights, None if weights == "folded" else encoding)
     assert prep.resolutions == [64, 56, 48]
     for r in prep.resolutions:
@@ -80,7 +80,7 @@ def test_encodings_match_checkpoint(ckpt, encoding):
 
 
 def test_shared_encoding_keeps_conv_weights_identical(ckpt):
-    prep = P.prepare(load_checkpoint(ckpt), weights="shared")
+    prep = P.prepare(load_checkpoint(ckpt), weights="affine")
     a, b = (dict(prep.modules[r].named_parameters()) for r in RS)
     affine = [k for k in a if k.endswith(".conv.weight")]          # ChannelAffine = the BN set
     shared = [k for k, v in a.items() if v.dim() in (2, 4) and k not in affine]
@@ -101,7 +101,7 @@ def test_corrupt_checkpoint_one_error_line(ckpt, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(Path(ckpt).read_bytes()[:2000])
     out = tmp_path / "x.pte"
-    res = cli("converters.executorch", "--ckpt", bad, "--out", out)
+    res = cli("converters.executorch", "--ckpt", bad, "--out", out, "--weights", "folded")
     assert res.returncode == 2
     assert len(error_lines(res.stderr)) == 1 and "Traceback" not in res.stderr
     assert not out.exists() and not list(tmp_path.glob(".*tmp*"))
@@ -121,7 +121,7 @@ def test_atomic_output_after_forced_failure(ckpt, tmp_path):
     old.write_bytes(b"previous artifact")
     for lower, out in [(boom, tmp_path / "new.pte"), (boom, old), (boom_dir, tmp_path / "m.mlpackage")]:
         with pytest.raises(RuntimeError, match="forced"):
-            P.convert("executorch", lower, ckpt, out, quiet=True)
+            P.convert("executorch", lower, ckpt, out, weights="folded", quiet=True)
     assert not (tmp_path / "new.pte").exists() and not (tmp_path / "m.mlpackage").exists()
     assert old.read_bytes() == b"previous artifact"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.pte"]
@@ -156,7 +156,8 @@ def test_backend_failure_through_real_cli(ckpt, tmp_path):
             "def broken(*a, **k): raise RuntimeError('export refused: forced')\n"
             "te.export = broken\n"
             "sys.exit(m.main(sys.argv[1:]))")
-    res = subprocess.run([sys.executable, "-c", code, "--ckpt", str(ckpt), "--out", str(out)], cwd=ROOT,
+    res = subprocess.run([sys.executable, "-c", code, "--ckpt", str(ckpt), "--out", str(out),
+                          "--weights", "affine"], cwd=ROOT,
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 2, res.stderr[-2000:]
     assert error_lines(res.stderr) == ["error: executorch conversion failed: export refused: forced"]
@@ -211,12 +212,13 @@ def ckpt_1k(tmp_path_factory):
 
 
 @pytest.mark.parametrize("backend", ["executorch", "tflite"])
-def test_shared_size_ratio_and_parity(backend, ckpt_1k, tmp_path):
+def test_shared_size_ratio_and_parity(backend, ckpt_1k, tmp_path, monkeypatch):
     from converters import executorch, tflite
     from converters.verify import verify
+    monkeypatch.setenv("RSNET_EDGE_CACHE", str(tmp_path / "cache"))
     lower = {"executorch": executorch.lower, "tflite": tflite.lower}[backend]
-    out = tmp_path / ("rs" + {"executorch": ".pte", "tflite": ".tflite"}[backend])
-    P.convert(backend, lower, ckpt_1k, out, quiet=True)
+    out = tmp_path / ("rs" + {"executorch": ".pte", "tflite": ".tflite"}[backend] + ".rsfold")
+    P.convert(backend, lower, ckpt_1k, out, quiet=True)      # the default: fold at load
     rep = verify(out, ckpt_1k, log=lambda s: None)
     assert rep["ok"], rep["entries"]
     assert rep["size_ratio"] <= 1.10, rep["size_ratio"]
@@ -226,7 +228,7 @@ def test_tflite_parity_every_entry(ckpt, tmp_path):
     from converters import tflite
     from converters.verify import Runner, embedded_manifest, verify
     out = tmp_path / "rs.tflite"
-    P.convert("tflite", tflite.lower, ckpt, out, quiet=True)
+    P.convert("tflite", tflite.lower, ckpt, out, weights="affine", quiet=True)
     rep = verify(out, ckpt, baseline=False, log=lambda s: None)
     assert rep["ok"] and set(rep["entries"]) == {entry_name(r) for r in RS} | {DEFAULT_ENTRY}
     assert embedded_manifest(out).entries == read_sidecar(out).entries
@@ -259,6 +261,15 @@ def test_coreml_structure(mlpackage, ckpt):
     # the shared conv/FC weights stored once: far below two copies
     shared = 4 * sum(v.numel() for v in load_checkpoint(ckpt)["state_dict"].values() if v.dim() in (2, 4))
     assert shared < pkg["weight_bytes"] < 1.3 * shared
+    # --weights shared (default) on Core ML: every conv of every function reads the shared W through
+    # constexpr_blockwise_shift_scale(W, s_r) (iOS 18); Core ML materialises W * s_r itself
+    import coremltools as ct
+    spec = ct.utils.load_spec(str(mlpackage))
+    convs = side.extra["convs"]
+    assert side.extra["constexpr_folds"] == convs * len(RS)
+    for name, func in spec.mlProgram.functions.items():
+        ops = [op.type for b in func.block_specializations.values() for op in b.operations]
+        assert ops.count("constexpr_blockwise_shift_scale") == ops.count("conv") == convs, name
 
 
 def test_coreml_compaction_keeps_graph(ckpt, tmp_path):
@@ -270,7 +281,7 @@ def test_coreml_compaction_keeps_graph(ckpt, tmp_path):
     from coremltools.converters.mil.frontend.milproto.load import load as milproto_load
 
     from converters.coreml import compact_function, convert_one, graph_signature
-    prep = P.prepare(load_checkpoint(ckpt), [RS[0]], "shared")
+    prep = P.prepare(load_checkpoint(ckpt), [RS[0]], "affine")
     src = tmp_path / "one.mlpackage"
     convert_one(prep.modules[RS[0]], RS[0], "fp32", src)
     spec = ct.utils.load_spec(str(src))

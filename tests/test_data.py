@@ -93,3 +93,19 @@ def test_builtin_dataset_is_deterministic_and_image_folder_shaped(tmp_path):
     # a different seed gives different images
     c = generate(tmp_path / "c", num_classes=10, train_per_class=2, val_per_class=1, size=128, seed=4, progress=False)
     assert (a / files_a[0]).read_bytes() != (c / files_a[0]).read_bytes()
+
+
+def test_crop_scale_bounds_the_crop_area():
+    from training.data import crop_scale, draw_crop
+    import pytest
+    img = make_image("disc", 3, size=160)
+    for lo in (0.08, 0.35, 0.9):
+        areas = []
+        for seed in range(50):
+            torch.manual_seed(seed)
+            c = draw_crop(img, crop_scale(lo))
+            areas.append(c.height * c.width / (160 * 160))
+        assert min(areas) >= lo * 0.97, (lo, min(areas))  # integer box rounding
+    assert min(areas) > 0.8
+    with pytest.raises(ValueError, match="--crop-scale"):
+        crop_scale(0)

@@ -121,3 +121,46 @@ def test_per_sample_seeds_and_device_views(data, tmp_path):
                        "--max-steps-per-epoch", "2", "--workers", "0", "--views", "device",
                        "--no-progress", "--out", str(out)]) == 0
     assert torch.load(out, weights_only=True)["train_args"]["views"] == "device"
+
+
+def test_rank_with_only_unreadable_images_does_not_hang_the_others(data, tmp_path):
+    """Regression: a rank whose share of a global batch was all unreadable skipped forward/backward
+    while the other rank waited in DDP's all-reduce forever. Rank 1's share of batch 0 is made
+    unreadable here; the run must finish, skipping that step on both ranks."""
+    import os
+    import shutil
+    import signal
+    from training.data import ImageFolderViews
+
+    root = tmp_path / "ds"
+    shutil.copytree(data, root)
+    ds = ImageFolderViews(root / "train", transform=None)
+    sampler = GlobalBatchSampler(len(ds), 8, rank=1, world=2, seed=0)
+    sampler.set_epoch(0)
+    rank1_batch0 = next(iter(sampler))
+    for i, _ in rank1_batch0:
+        Path(ds.samples[i][0]).write_bytes(b"not an image")
+    out = tmp_path / "two.pt"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "training.train", "--arch", "mobilenet_v2", "--width-mult", "0.35", "--data", str(root),
+           "--resolutions", "48", "32", "--epochs", "1", "--max-steps-per-epoch", "2", "--batch-size", "8",
+           "--lr", "0.01", "--workers", "0", "--no-progress", "--out", str(out)]
+    log_path = tmp_path / "torchrun.out"
+    with open(log_path, "w") as log_file:  # a file, not a pipe: hung ranks must not block the read
+        p = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(), stdout=log_file, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        try:
+            p.wait(timeout=150)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGTERM)  # torchrun terminates its workers (own sessions) on SIGTERM
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+            pytest.fail("2-process training hung on a batch whose share on one rank was all unreadable")
+    stdout = log_path.read_text()
+    assert p.returncode == 0, stdout[-3000:]
+    assert "skipped 4 unreadable train image(s)" in stdout
+    log = [json.loads(x) for x in Path(str(out) + ".log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 2 and log[-1]["skipped_train"] == 4

@@ -29,9 +29,13 @@ def test_train_convert_verify_predict(tiny_data, tmp_path):
          "--no-progress")
     images = sorted((tiny_data / "val").rglob("*.jpg"))
     want = rsnet_edge.load(ckpt).predict(images, resolution=48, topk=1)
-    for suffix, module in ((".pte", "converters.executorch"), (".tflite", "converters.tflite")):
+    # the documented default: --weights shared, --out beside the checkpoint (compact fold-at-load
+    # forms for ExecuTorch and LiteRT, an .onnx that ONNX Runtime folds itself)
+    for suffix, module in ((".pte.rsfold", "converters.executorch"), (".tflite.rsfold", "converters.tflite"),
+                           (".onnx", "converters.onnx")):
         art = tmp_path / f"rs{suffix}"
-        _run(module, "--ckpt", ckpt, "--out", art)
+        _run(module, "--ckpt", ckpt)
+        assert art.is_file(), suffix
         assert "OK" in _run("converters.verify", art, "--ckpt", ckpt, "--images", tiny_data / "val")
         out = json.loads(_run("rsnet_edge.predict", art, *images, "--resolution", "48", "--topk", "1", "--json"))
         assert out["resolution"] == 48

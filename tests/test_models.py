@@ -130,3 +130,48 @@ def test_madds_match_paper_table2():
     model = create_model("mobilenet_v2", num_classes=1000)
     assert count_madds(model, 224) == pytest.approx(300e6, rel=0.01)  # paper: 301M
     assert count_madds(model, 96) == pytest.approx(56e6, rel=0.02)    # paper: 56M
+
+
+def test_set_resolution_never_serves_an_input_of_another_size():
+    """Regression: the pre-hook cached the last input size, so after set_resolution(model, 32) an
+    input of the cached size (64) was still normalised with 32's BN set."""
+    from rsnet_edge.models import set_resolution
+    model = _distinct_sets(create_model("mobilenet_v2", RS, num_classes=5, width_mult=0.35))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = to_single_resolution(model, 64)(x)
+        assert torch.allclose(model(x), ref, atol=1e-5)
+        set_resolution(model, 32)
+        assert torch.allclose(model(x), ref, atol=1e-5)  # the 64 input gets the 64 set, not 32's
+        assert all(sbn.plan.resolution == 64 for sbn in switchable_bns(model))
+
+
+def test_turning_interpolation_off_stops_serving_an_interpolated_size():
+    """Regression: a size served once by interpolated BN stayed served (cached plan) after
+    set_interpolation(model, False)."""
+    from rsnet_edge.models import set_resolution
+    model = create_model("resnet18", RS, num_classes=5).eval()
+    x = torch.randn(1, 3, 56, 56)
+    set_interpolation(model, True)
+    model(x)
+    set_interpolation(model, False)
+    with pytest.raises(ResolutionError, match="not trained"):
+        model(x)
+    # an explicit one-size permission works for that size only, and set_interpolation(False) revokes it
+    set_resolution(model, 56, interpolate=True)
+    assert model(x).shape == (1, 5)
+    with pytest.raises(ResolutionError, match="not trained"):
+        model(torch.randn(1, 3, 40, 40))
+    set_interpolation(model, False)
+    with pytest.raises(ResolutionError, match="not trained"):
+        model(x)
+
+
+@pytest.mark.parametrize("arch,kw,blocks", [("mobilenet_v2", {"width_mult": 0.35}, 10), ("resnet18", {}, 8)])
+def test_zero_init_residual_zeroes_every_set_of_each_blocks_last_bn(arch, kw, blocks):
+    from rsnet_edge.models import zero_init_residual
+    model = create_model(arch, RS, num_classes=5, **kw)
+    assert zero_init_residual(model) == blocks
+    zeroed = [sbn for sbn in switchable_bns(model) if all((bn.weight == 0).all() for bn in sbn.bns)]
+    partly = [sbn for sbn in switchable_bns(model) if any((bn.weight == 0).all() for bn in sbn.bns)]
+    assert len(zeroed) == len(partly) == blocks  # all S sets of a block's last BN, nothing else

@@ -104,3 +104,18 @@ def test_bad_arguments():
         mred_loss(logits, y, alpha, "bogus")
     with pytest.raises(ValueError, match="alpha"):
         mred_loss(logits, y, alpha[:2], "full")
+
+
+@pytest.mark.parametrize("mode", ["full", "vanilla", "none"])
+def test_mean_resolution_loss_divides_cls_and_dis_by_s(mode):
+    cls, ens, van, full = _hand()
+    S = len(Z)
+    logits, y, alpha = _tensors()
+    out = mred_loss(logits, y, alpha, mode, resolution_loss="mean")
+    assert out["cls"].item() == pytest.approx(cls / S, rel=1e-5)
+    want_dis = {"full": full, "vanilla": van, "none": 0.0}[mode] / S
+    assert out["dis"].item() == pytest.approx(want_dis, rel=1e-5, abs=1e-9)
+    want_ens = 0.0 if mode == "none" else ens  # the ensemble term moves alpha only: not rescaled
+    assert out["total"].item() == pytest.approx(cls / S + want_ens + want_dis, rel=1e-5)
+    with pytest.raises(ValueError, match="resolution loss"):
+        mred_loss(logits, y, alpha, mode, resolution_loss="max")

@@ -9,8 +9,15 @@ Trains, one after another, with the same data, seed and per-model budget (epochs
 - I-max: the I-Net of the largest resolution tested at every resolution (its one BN set serves all);
 - Parallel: shared weights + private BN, plain sum of cross-entropies (``--mred none``);
 - RS-Net: parallel training + full MRED (``--mred full``);
-- with ``--ablation``: vanilla MRED (Eq. 8), from-students (Eq. 10 without the ensemble teacher) and
-  multi-crop (full MRED, one random crop per resolution).
+- with ``--ablation``: vanilla MRED (Eq. 8), from-students (Eq. 10 without the ensemble teacher),
+  multi-crop (full MRED, one random crop per resolution), RS-Net with the other ``--resolution-loss``
+  (mean instead of the paper's sum, or back) and RS-Net with dropout switched (MobileNetV2: off if
+  the run uses it, 0.2 if not);
+- with ``--budgets 2 4``: the I-Nets and the RS-Net again at 2x and 4x the epochs (is a gap just
+  underfitting?); their gains are against the I-Nets of the same budget.
+
+``--seeds N`` trains every model once per seed (``--seed``, ``--seed``+1, ...): the tables show the
+mean and the sample standard deviation over seeds, gains as mean +- std of the per-seed (paired) gain.
 
 Every model is evaluated at every resolution on the validation set. Prints the Table 2 layout (top-1 /
 top-5, top-1 gain over I-Nets, total parameters: I-Nets count all S models), the Table 1 matrices of
@@ -42,7 +49,8 @@ from training.evaluate import evaluate, format_matrix
 # flags forwarded to training.train when given (name, type)
 PASS = (("batch-size", int), ("lr", float), ("weight-decay", float), ("momentum", float),
         ("width-mult", float), ("max-steps-per-epoch", int), ("workers", int), ("device", str),
-        ("save-every", int), ("views", str), ("threads", int))
+        ("save-every", int), ("views", str), ("threads", int), ("resolution-loss", str), ("dropout", float),
+        ("crop-scale", float), ("warmup-epochs", float), ("head-lr-scale", float))
 SETTINGS = ("data", "arch", "epochs", "resolutions", "seed") + tuple(n.replace("-", "_") for n, _ in PASS
                                                                      if n not in ("workers", "device", "threads", "save-every"))
 
@@ -53,7 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--arch", default="mobilenet_v2", choices=sorted(trainer.ARCH_DEFAULTS))
     ap.add_argument("--epochs", type=int, required=True, help="per model")
     ap.add_argument("--resolutions", type=int, nargs="+", default=list(DEFAULT_RESOLUTIONS))
-    ap.add_argument("--ablation", action="store_true", help="also vanilla MRED, from-students, multi-crop")
+    ap.add_argument("--ablation", action="store_true", help="also vanilla MRED, from-students, multi-crop, "
+                    "the other --resolution-loss, dropout switched")
+    ap.add_argument("--seeds", type=int, default=1, help="train every model with N seeds (--seed, --seed+1, ...); "
+                    "tables show mean +- std")
+    ap.add_argument("--budgets", type=int, nargs="*", default=[], metavar="M",
+                    help="also train the I-Nets and the RS-Net with M x --epochs (e.g. 2 4)")
     ap.add_argument("--out-dir", required=True, help="checkpoints, per-model results and the report")
     ap.add_argument("--report-dir", help="where compare.{txt,json,png} go (default: --out-dir)")
     ap.add_argument("--seed", type=int, default=0)
@@ -64,19 +77,54 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def model_specs(resolutions: list[int], ablation: bool) -> list[dict]:
-    """(name, label, extra training flags, trained resolutions) of every model to train."""
-    specs = [{"name": f"inet_{r}", "label": f"I-{r}", "flags": ["--mred", "none"], "resolutions": [r]}
-             for r in resolutions]
+def model_specs(resolutions: list[int], ablation: bool, budgets=(), resolution_loss: str | None = None,
+                dropout: float | None = None, arch: str = "mobilenet_v2") -> list[dict]:
+    """(name, label, extra training flags, trained resolutions, epoch multiplier ``budget``) of every
+    model to train for one seed."""
+    def inets(m):
+        sfx, lsfx = ("", "") if m == 1 else (f"_x{m}", f" x{m}")
+        return [{"name": f"inet_{r}{sfx}", "label": f"I-{r}{lsfx}", "flags": ["--mred", "none"],
+                 "resolutions": [r], "budget": m, "inet": True} for r in resolutions]
+
+    specs = inets(1)
     specs += [{"name": "parallel", "label": "Parallel", "flags": ["--mred", "none"], "resolutions": resolutions},
               {"name": "rsnet", "label": "RS-Net", "flags": ["--mred", "full"], "resolutions": resolutions}]
     if ablation:
+        other_loss = "mean" if (resolution_loss or "sum") == "sum" else "sum"
         specs += [{"name": "vanilla", "label": "Vanilla MRED", "flags": ["--mred", "vanilla"], "resolutions": resolutions},
                   {"name": "from_students", "label": "From students", "flags": ["--mred", "from_students"],
                    "resolutions": resolutions},
                   {"name": "multi_crop", "label": "Multi-crop", "flags": ["--mred", "full", "--multi-crop"],
-                   "resolutions": resolutions}]
+                   "resolutions": resolutions},
+                  {"name": f"rsnet_{other_loss}_loss", "label": f"RS-Net {other_loss} loss",
+                   "flags": ["--mred", "full", "--resolution-loss", other_loss], "resolutions": resolutions}]
+        if arch == "mobilenet_v2":
+            effective = 0.2 if dropout is None else dropout
+            other = 0.0 if effective > 0 else 0.2
+            specs.append({"name": f"rsnet_dropout_{other:g}", "label": f"RS-Net dropout {other:g}",
+                          "flags": ["--mred", "full", "--dropout", str(other)], "resolutions": resolutions})
+    for m in budgets:
+        if m != 1:
+            specs += inets(m) + [{"name": f"rsnet_x{m}", "label": f"RS-Net x{m}", "flags": ["--mred", "full"],
+                                  "resolutions": resolutions, "budget": m}]
+    for sp in specs:
+        sp.setdefault("budget", 1)
+        sp.setdefault("inet", False)
     return specs
+
+
+def seeds_of(a: argparse.Namespace) -> list[int]:
+    if a.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {a.seeds}")
+    if any(m < 1 for m in a.budgets):
+        raise ValueError(f"--budgets must be >= 1, got {a.budgets}")
+    return [a.seed + k for k in range(a.seeds)]
+
+
+def seeded_specs(specs: list[dict], seeds: list[int]) -> list[dict]:
+    """One training job per (seed, model); with one seed the files carry no seed suffix."""
+    return [dict(sp, seed=sd, file=sp["name"] if len(seeds) == 1 else f"{sp['name']}_s{sd}")
+            for sd in seeds for sp in specs]
 
 
 def settings_of(a: argparse.Namespace) -> dict:
@@ -84,16 +132,16 @@ def settings_of(a: argparse.Namespace) -> dict:
 
 
 def train_argv(a: argparse.Namespace, spec: dict, ckpt: Path, extra: list[str]) -> list[str]:
-    argv = ["--data", a.data, "--arch", a.arch, "--epochs", str(a.epochs), "--seed", str(a.seed),
-            "--resolutions", *map(str, spec["resolutions"]), *spec["flags"], "--out", str(ckpt),
-            "--resume", "auto"]
+    argv = ["--data", a.data, "--arch", a.arch, "--epochs", str(a.epochs * spec.get("budget", 1)),
+            "--seed", str(spec.get("seed", a.seed)), "--resolutions", *map(str, spec["resolutions"]),
+            "--out", str(ckpt), "--resume", "auto"]
     for name, _ in PASS:
         v = getattr(a, name.replace("-", "_"))
         if v is not None:
             argv += [f"--{name}", str(v)]
     if a.no_progress:
         argv.append("--no-progress")
-    return argv + list(extra)
+    return argv + list(spec["flags"]) + list(extra)  # the model's own flags win over the shared ones
 
 
 @torch.no_grad()
@@ -126,32 +174,93 @@ def matrix_from(correct: dict[str, list[int]], resolutions: list[int]) -> dict[s
                      for k in resolutions if k != w} for w in resolutions}
 
 
-def build_report(a: argparse.Namespace, specs: list[dict], results: dict[str, dict]) -> dict:
+def mean_std(xs: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1; 0 for one value)."""
+    n = len(xs)
+    m = sum(xs) / n
+    return m, (sum((x - m) ** 2 for x in xs) / (n - 1)) ** 0.5 if n > 1 else 0.0
+
+
+def _columns_one_seed(rs: list[int], specs: list[dict], res: dict[str, dict]) -> tuple[dict, dict]:
+    """Table 2 columns of ONE seed: {column: {res: {"top1", "top5"}}} and each column's gain base."""
+    keys = [str(r) for r in rs]
+    columns, base = {}, {}
+    for m in sorted({sp["budget"] for sp in specs if sp["inet"]}):
+        sfx = "" if m == 1 else f"_x{m}"
+        col = "I-Nets" if m == 1 else f"I-Nets x{m}"
+        columns[col] = {k: res[f"inet_{k}{sfx}"]["metrics"][k] for k in keys}
+        base[col] = None
+        if m == 1:
+            imax = f"I-{rs[0]} (I-max)"
+            columns[imax] = {k: res[f"inet_{rs[0]}"]["metrics"][k] for k in keys}
+            base[imax] = "I-Nets"
+    for sp in specs:
+        if not sp["inet"]:
+            columns[sp["label"]] = {k: res[sp["name"]]["metrics"][k] for k in keys}
+            base[sp["label"]] = "I-Nets" if sp["budget"] == 1 else f"I-Nets x{sp['budget']}"
+    return columns, base
+
+
+def build_report(a: argparse.Namespace, specs: list[dict], results: dict[str, dict[int, dict]]) -> dict:
+    """``results[model name][seed]`` -> the report: means over seeds (``columns``, gains, matrices),
+    sample standard deviations (``columns_std``, ``top1_gain_std``) and every seed's top-1 (``per_seed``)."""
     rs = list(a.resolutions)
     keys = [str(r) for r in rs]
-    madds = results[specs[0]["name"]]["madds"]
-    inets = {k: results[f"inet_{k}"]["metrics"][k] for k in keys}
-    imax = results[f"inet_{rs[0]}"]
-    columns = {"I-Nets": inets, f"I-{rs[0]} (I-max)": {k: imax["metrics"][k] for k in keys}}
-    params = {"I-Nets": sum(results[f"inet_{k}"]["params"].get("total", 0) for k in keys),
-              f"I-{rs[0]} (I-max)": imax["params"].get("total", 0)}
-    for s in specs[len(rs):]:
-        columns[s["label"]] = {k: results[s["name"]]["metrics"][k] for k in keys}
-        params[s["label"]] = results[s["name"]]["params"].get("total", 0)
-    gains = {col: {k: m[k]["top1"] - inets[k]["top1"] for k in keys} for col, m in columns.items() if col != "I-Nets"}
-    inet_correct = {k: results[f"inet_{k}"]["correct"][k] for k in keys}
-    matrices = {"I-Nets": matrix_from(inet_correct, rs),
-                "Parallel": matrix_from(results["parallel"]["correct"], rs),
-                "RS-Net": matrix_from(results["rsnet"]["correct"], rs)}
-    each_inet = {f"I-{r}": {k: results[f"inet_{r}"]["metrics"][k] for k in keys} for r in rs}
-    return {"settings": settings_of(a), "resolutions": rs, "madds": madds, "columns": columns,
-            "top1_gain_over_inets": gains, "total_params": params, "matrices": matrices,
-            "each_inet_at_every_resolution": each_inet,
-            "ensemble": {s["label"]: results[s["name"]]["metrics"].get("ensemble")
-                         for s in specs[len(rs):] if results[s["name"]]["metrics"].get("ensemble")},
-            "alpha": {s["label"]: results[s["name"]]["alpha"] for s in specs[len(rs):]},
-            "train_time_s": {s["label"]: results[s["name"]]["train_time_s"] for s in specs},
-            "val_images": results["rsnet"]["images"]}
+    seeds = sorted(next(iter(results.values())))
+    first = {name: by_seed[seeds[0]] for name, by_seed in results.items()}
+    per_seed = {sd: _columns_one_seed(rs, specs, {n: results[n][sd] for n in results}) for sd in seeds}
+    base = per_seed[seeds[0]][1]
+    cols = list(base)
+    columns, columns_std, gains, gains_std = {}, {}, {}, {}
+    for c in cols:
+        columns[c], columns_std[c] = {}, {}
+        for k in keys:
+            t1 = mean_std([per_seed[sd][0][c][k]["top1"] for sd in seeds])
+            t5 = mean_std([per_seed[sd][0][c][k]["top5"] for sd in seeds])
+            columns[c][k] = {"top1": t1[0], "top5": t5[0]}
+            columns_std[c][k] = {"top1": t1[1], "top5": t5[1]}
+        if base[c] is not None:  # paired by seed: gain of this seed's model over this seed's I-Nets
+            g = {k: mean_std([per_seed[sd][0][c][k]["top1"] - per_seed[sd][0][base[c]][k]["top1"] for sd in seeds])
+                 for k in keys}
+            gains[c] = {k: v[0] for k, v in g.items()}
+            gains_std[c] = {k: v[1] for k, v in g.items()}
+    imax_col = f"I-{rs[0]} (I-max)"
+    drop = mean_std([per_seed[sd][0][imax_col][keys[0]]["top1"] - per_seed[sd][0][imax_col][keys[-1]]["top1"]
+                     for sd in seeds])
+    params = {"I-Nets": sum(first[f"inet_{k}"]["params"].get("total", 0) for k in keys),
+              imax_col: first[f"inet_{rs[0]}"]["params"].get("total", 0)}
+    for sp in specs:
+        if not sp["inet"]:
+            params[sp["label"]] = first[sp["name"]]["params"].get("total", 0)
+        elif sp["budget"] != 1:
+            params[f"I-Nets x{sp['budget']}"] = params["I-Nets"]
+
+    def mean_matrix(correct_of) -> dict:
+        mats = [matrix_from(correct_of(sd), rs) for sd in seeds]
+        return {w: {c: sum(m[w][c] for m in mats) / len(mats) for c in mats[0][w]} for w in mats[0]}
+    matrices = {"I-Nets": mean_matrix(lambda sd: {k: results[f"inet_{k}"][sd]["correct"][k] for k in keys}),
+                "Parallel": mean_matrix(lambda sd: results["parallel"][sd]["correct"]),
+                "RS-Net": mean_matrix(lambda sd: results["rsnet"][sd]["correct"])}
+    each_inet = {f"I-{r}": {k: {"top1": mean_std([results[f"inet_{r}"][sd]["metrics"][k]["top1"] for sd in seeds])[0]}
+                            for k in keys} for r in rs}
+    multi = [sp for sp in specs if not sp["inet"]]
+    ens = {}
+    for sp in multi:
+        if first[sp["name"]]["metrics"].get("ensemble"):
+            ens[sp["label"]] = {t: mean_std([results[sp["name"]][sd]["metrics"]["ensemble"][t] for sd in seeds])[0]
+                                for t in ("top1", "top5")}
+    return {"settings": settings_of(a), "seeds": seeds, "resolutions": rs, "madds": first[specs[0]["name"]]["madds"],
+            "columns": columns, "columns_std": columns_std, "top1_gain_over_inets": gains,
+            "top1_gain_std": gains_std, "gain_base": {c: b for c, b in base.items() if b is not None},
+            "imax_drop_at_lowest": {"mean": drop[0], "std": drop[1]},
+            "per_seed": {str(sd): {c: {k: v["top1"] for k, v in col.items()} for c, col in per_seed[sd][0].items()}
+                         for sd in seeds},
+            "total_params": params, "matrices": matrices,
+            "each_inet_at_every_resolution": each_inet, "ensemble": ens,
+            "alpha": {sp["label"]: first[sp["name"]]["alpha"] for sp in multi},
+            "train_time_s": {sp["label"]: mean_std([results[sp["name"]][sd]["train_time_s"] or 0.0 for sd in seeds])[0]
+                             for sp in specs},
+            "val_images": first["rsnet"]["images"]}
 
 
 def _mparams(n: int) -> str:
@@ -161,34 +270,53 @@ def _mparams(n: int) -> str:
 def format_report(rep: dict, arch: str) -> str:
     keys = [str(r) for r in rep["resolutions"]]
     cols = list(rep["columns"])
-    w = 22
+    n = len(rep.get("seeds", [0]))
+    w = 22 if n == 1 else 26
+    pm = "+-"
     lines = [f"{arch}: top-1 / top-5 (%) on {rep['val_images']} val images, (top-1 gain over I-Nets); "
-             f"{rep['settings']['epochs']} epoch(s) per model",
+             f"{rep['settings']['epochs']} epoch(s) per model" + (
+                 "" if n == 1 else f"; mean {pm} std over {n} seeds {rep['seeds']}, gains paired by seed"),
              f"{'Resolution':>10} {'MAdds':>6}  " + "".join(f"{c:>{w}}" for c in cols)]
+    std = rep.get("columns_std", {})
+    gstd = rep.get("top1_gain_std", {})
     for k in keys:
         cells = []
         for c in cols:
             m = rep["columns"][c][k]
-            cell = f"{m['top1']:.1f} / {m['top5']:.1f}"
-            if c != "I-Nets":
-                cell += f" ({rep['top1_gain_over_inets'][c][k]:+.1f})"
+            if n == 1:
+                cell = f"{m['top1']:.1f} / {m['top5']:.1f}"
+            else:
+                cell = f"{m['top1']:.1f}{pm}{std[c][k]['top1']:.1f}"
+            if c in rep["top1_gain_over_inets"]:
+                g = rep["top1_gain_over_inets"][c][k]
+                cell += f" ({g:+.1f})" if n == 1 else f" ({g:+.1f}{pm}{gstd[c][k]:.1f})"
             cells.append(f"{cell:>{w}}")
         lines.append(f"{k + ' x ' + k:>10} {human(rep['madds'][k]):>6}  " + "".join(cells))
-    lines.append(f"{'Total params':>17}  " + "".join(f"{_mparams(rep['total_params'][c]):>{w}}" for c in cols))
+    lines.append(f"{'Total params':>17}  " + "".join(f"{_mparams(rep['total_params'].get(c, 0)):>{w}}" for c in cols))
     mean_gain = {c: sum(g.values()) / len(g) for c, g in rep["top1_gain_over_inets"].items()}
-    lines.append(f"{'mean gain':>17}  {'':>{w}}" + "".join(f"{mean_gain[c]:>+{w}.2f}" for c in cols[1:]))
+    lines.append(f"{'mean gain':>17}  " + "".join(f"{mean_gain[c]:>+{w}.2f}" if c in mean_gain else f"{'':>{w}}"
+                                                  for c in cols))
+    if rep.get("gain_base"):
+        other = {c: b for c, b in rep["gain_base"].items() if b != "I-Nets"}
+        if other:
+            lines.append("gains of " + ", ".join(f"{c} are over {b}" for c, b in other.items()))
+    if "imax_drop_at_lowest" in rep:
+        d = rep["imax_drop_at_lowest"]
+        lines.append(f"I-max drop from {keys[0]} to {keys[-1]}: {d['mean']:.1f}" + ("" if n == 1 else f" {pm} {d['std']:.1f}")
+                     + " points")
     if rep["ensemble"]:
         lines.append("ensemble (alpha-weighted logits): " + ", ".join(
             f"{c} {m['top1']:.1f} / {m['top5']:.1f}" for c, m in rep["ensemble"].items()))
     for name, mat in rep["matrices"].items():
         lines += ["", format_matrix(mat, title=f"Table 1, {name}: % of val images right at column "
-                                               f"resolution (v), wrong at row resolution (x)")]
+                                               f"resolution (v), wrong at row resolution (x)"
+                                               + ("" if n == 1 else f", mean over {n} seeds"))]
     lines += ["", "each I-Net tested at every resolution (top-1):",
               f"{'':>8}" + "".join(f"{k:>7}" for k in keys)]
     for name, row in rep["each_inet_at_every_resolution"].items():
         lines.append(f"{name:>8}" + "".join(f"{row[k]['top1']:>7.1f}" for k in keys))
     lines.append("")
-    lines.append("training time per model (s): " + ", ".join(
+    lines.append("training time per model (s" + ("" if n == 1 else ", mean over seeds") + "): " + ", ".join(
         f"{c} {t:.0f}" for c, t in rep["train_time_s"].items() if t is not None))
     return "\n".join(lines)
 
@@ -233,24 +361,35 @@ def plot(rep: dict, path: Path, arch: str) -> bool:
 def run(a: argparse.Namespace, extra: list[str]) -> dict:
     a.resolutions = list(normalize_resolutions(a.resolutions))
     out = Path(a.out_dir)
+    report_dir = Path(a.report_dir or out)
+    specs = model_specs(a.resolutions, a.ablation, a.budgets, a.resolution_loss, a.dropout, a.arch)
+    jobs = seeded_specs(specs, seeds_of(a))
+    # every argument is checked before anything is created (no empty out-dir skeleton on refusal)
+    from rsnet_edge.cli import Output, check_outputs
+    check_outputs([Output(out, "--out-dir", "dir"), Output(report_dir, "--report-dir", "dir")],
+                  inputs=[a.data])
+    for sub in ("train", "val"):
+        if not (Path(a.data) / sub).is_dir():
+            raise FileNotFoundError(f"--data {a.data} has no {sub}/ folder (ImageFolder layout expected)")
+    for spec in jobs:                      # training.train's argparse refuses bad pass-through flags here
+        trainer.resolve_defaults(trainer.build_parser().parse_args(
+            train_argv(a, spec, out / "models" / f"{spec['name']}.pt", extra)))
     (out / "models").mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(parents=True, exist_ok=True)
-    report_dir = Path(a.report_dir or out)
-    specs = model_specs(a.resolutions, a.ablation)
     settings = settings_of(a)
     results: dict[str, dict] = {}
     t0 = time.time()
-    for i, spec in enumerate(specs, 1):
-        rpath = out / "results" / f"{spec['name']}.json"
-        ckpt = out / "models" / f"{spec['name']}.pt"
-        head = f"[{i}/{len(specs)}] {spec['label']} ({spec['name']}, resolutions {spec['resolutions']})"
+    for i, spec in enumerate(jobs, 1):
+        rpath = out / "results" / f"{spec['file']}.json"
+        ckpt = out / "models" / f"{spec['file']}.pt"
+        head = f"[{i}/{len(jobs)}] {spec['label']} ({spec['file']}, resolutions {spec['resolutions']})"
         if rpath.is_file():
             r = json.loads(rpath.read_text())
             if {k: (r.get("settings") or {}).get(k) for k in settings} != settings:
                 raise ValueError(f"{rpath} was made with other settings ({r.get('settings')}); "
                                  f"use another --out-dir")
             print(f"{head}: finished earlier, skipped ({rpath})", flush=True)
-            results[spec["name"]] = r
+            results.setdefault(spec["name"], {})[spec["seed"]] = r
             continue
         print(f"{head}: training", flush=True)
         targs = trainer.build_parser().parse_args(train_argv(a, spec, ckpt, extra))
@@ -260,7 +399,7 @@ def run(a: argparse.Namespace, extra: list[str]) -> dict:
         r["settings"] = settings
         r["name"], r["label"] = spec["name"], spec["label"]
         atomic_write_bytes(rpath, json.dumps(r).encode())
-        results[spec["name"]] = r
+        results.setdefault(spec["name"], {})[spec["seed"]] = r
         print(f"{head}: top-1 " + "  ".join(f"{k}:{v['top1']:.1f}" for k, v in r["metrics"].items()), flush=True)
     rep = build_report(a, specs, results)
     text = format_report(rep, a.arch)
@@ -288,4 +427,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rsnet_edge.cli import run as _run
+    sys.exit(_run(main))

@@ -1,7 +1,8 @@
 """Data for RS-Net training: ImageFolder datasets and single-crop multi-resolution views.
 
 Training view (paper 3.3, 4.1, Table 6): each image is decoded ONCE; ONE RandomResizedCrop
-(area 0.08-1, aspect 3/4-4/3) and ONE horizontal flip are drawn; that same crop is resized
+(area ``scale``-1 of the image, default 0.08-1 as the paper's ImageNet recipe; aspect 3/4-4/3) and ONE
+horizontal flip are drawn; that same crop is resized
 (bilinear) to every resolution. ``multi_crop=True`` draws an independent crop and flip per
 resolution instead (the Table 6 ablation).
 
@@ -40,10 +41,11 @@ class Crop:
     flip: bool
 
 
-def draw_crop(img: Image.Image) -> Crop:
-    """One RandomResizedCrop box (torchvision's sampling rule) and one flip decision, drawn from
-    torch's global RNG (the trainer seeds it per sample: see ``ImageFolderViews.__getitem__``)."""
-    top, left, h, w = RandomResizedCrop.get_params(img, list(SCALE), list(RATIO))
+def draw_crop(img: Image.Image, scale: Sequence[float] = SCALE) -> Crop:
+    """One RandomResizedCrop box (torchvision's sampling rule, area ``scale`` of the image) and one
+    flip decision, drawn from torch's global RNG (the trainer seeds it per sample: see
+    ``ImageFolderViews.__getitem__``)."""
+    top, left, h, w = RandomResizedCrop.get_params(img, list(scale), list(RATIO))
     return Crop(top, left, h, w, bool(torch.rand(1) < 0.5))
 
 
@@ -57,15 +59,17 @@ def render_crop(img: Image.Image, crop: Crop, resolution: int) -> Image.Image:
 class TrainViews:
     """Dataset transform: one decoded image -> S normalised views from ONE crop (or S crops)."""
 
-    def __init__(self, resolutions: Sequence[int], mean, std, multi_crop: bool = False):
+    def __init__(self, resolutions: Sequence[int], mean, std, multi_crop: bool = False,
+                 scale: Sequence[float] = SCALE):
         self.resolutions = [int(r) for r in resolutions]
         self.mean, self.std = list(mean), list(std)
         self.multi_crop = multi_crop
+        self.scale = crop_scale(scale[0])
 
     def crops(self, img: Image.Image) -> list[Crop]:
         if self.multi_crop:
-            return [draw_crop(img) for _ in self.resolutions]
-        return [draw_crop(img)] * len(self.resolutions)
+            return [draw_crop(img, self.scale) for _ in self.resolutions]
+        return [draw_crop(img, self.scale)] * len(self.resolutions)
 
     def __call__(self, img: Image.Image) -> list[torch.Tensor]:
         return [normalize(render_crop(img, c, r), self.mean, self.std)
@@ -122,8 +126,16 @@ def collate_views(batch):
     return views, targets, skipped
 
 
-def train_dataset(data_dir, resolutions, mean, std, multi_crop: bool = False) -> ImageFolderViews:
-    return ImageFolderViews(Path(data_dir) / "train", TrainViews(resolutions, mean, std, multi_crop))
+def crop_scale(min_area: float) -> tuple[float, float]:
+    """The RandomResizedCrop area range ``(min_area, 1)``; ``min_area`` must be in (0, 1]."""
+    if not 0 < float(min_area) <= 1:
+        raise ValueError(f"--crop-scale must be in (0, 1], got {min_area}")
+    return (float(min_area), 1.0)
+
+
+def train_dataset(data_dir, resolutions, mean, std, multi_crop: bool = False,
+                  scale: Sequence[float] = SCALE) -> ImageFolderViews:
+    return ImageFolderViews(Path(data_dir) / "train", TrainViews(resolutions, mean, std, multi_crop, scale))
 
 
 def val_dataset(data_dir, resolutions, mean, std, crop_pct: float, classes=None) -> ImageFolderViews:

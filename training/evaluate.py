@@ -137,6 +137,10 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args(argv)
     try:
+        from rsnet_edge.cli import Output, check_outputs
+        check_outputs([Output(a.json, "--json")], inputs=[a.ckpt, a.data])   # before any work
+        if a.resolutions:
+            normalize_resolutions(a.resolutions)
         model, ckpt = load_model(a.ckpt, interpolate=True)
         rs = list(normalize_resolutions(a.resolutions or ckpt["resolutions"]))
         model.to(a.device)
@@ -163,4 +167,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rsnet_edge.cli import run
+    sys.exit(run(main))

@@ -8,9 +8,13 @@ highest resolution first, and ``alpha`` the S unnormalised importance scores:
 - ``dis``  vanilla: sum_s KL(p_0 || p_s)                          (Eq. 8)
            full:    2/(S+1) * sum_{t=0}^{S-1} sum_{s>t} KL(p_t || p_s)   (Eq. 10; t=0 is the ensemble)
            none:    0  (the paper's "Parallel" training)
-           from_students: Eq. 10 without the ensemble teacher (only p_1..p_{S-1} teach; Table 5)
+           from_students: Eq. 10 without the ensemble teacher (only p_1..p_{S-1} teach; Table 5):
+                    2/S * sum_{t=1}^{S-1} sum_{s>t} KL(p_t || p_s)  (S(S-1)/2 pairs)
   every teacher p_t is detached; KL is averaged over the batch (Eq. 7).
 - ``total`` = cls + ens + dis                                     (Eq. 9)
+
+``resolution_loss="mean"`` (not the paper's) divides ``cls`` and ``dis`` by S, so the shared weights
+get about an individual network's gradient at the same learning rate; ``"sum"`` (default) is Eq. 2.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 MODES = ("full", "vanilla", "none", "from_students")
+RESOLUTION_LOSSES = ("sum", "mean")
 
 
 def kl_div(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
@@ -37,13 +42,16 @@ def ensemble_logits(logits: Sequence[torch.Tensor], alpha: torch.Tensor) -> torc
 
 
 def mred_loss(logits: Sequence[torch.Tensor], target: torch.Tensor, alpha: torch.Tensor,
-              mode: str = "full") -> Mapping[str, torch.Tensor]:
+              mode: str = "full", resolution_loss: str = "sum") -> Mapping[str, torch.Tensor]:
     if mode not in MODES:
         raise ValueError(f"unknown MRED mode {mode!r} (expected one of {MODES})")
+    if resolution_loss not in RESOLUTION_LOSSES:
+        raise ValueError(f"unknown resolution loss {resolution_loss!r} (expected one of {RESOLUTION_LOSSES})")
     S = len(logits)
     if alpha.numel() != S:
         raise ValueError(f"alpha has {alpha.numel()} scores for {S} resolutions")
-    cls = sum(F.cross_entropy(z.float(), target) for z in logits)
+    per_res = 1.0 / S if resolution_loss == "mean" else 1.0
+    cls = sum(F.cross_entropy(z.float(), target) for z in logits) * per_res
     zero = cls.new_zeros(())
     if mode == "none":
         return {"total": cls, "cls": cls, "ens": zero, "dis": zero}
@@ -55,5 +63,5 @@ def mred_loss(logits: Sequence[torch.Tensor], target: torch.Tensor, alpha: torch
         chain = ([z0] if mode == "full" else []) + list(logits)
         dis = sum(kl_div(chain[t], chain[s]) for t in range(len(chain)) for s in range(t + 1, len(chain)))
         dis = dis * (2.0 / (S + 1)) if mode == "full" else dis * (2.0 / S if S > 1 else 0.0)
-    dis = dis if torch.is_tensor(dis) else zero
+    dis = dis * per_res if torch.is_tensor(dis) else zero
     return {"total": cls + ens + dis, "cls": cls, "ens": ens, "dis": dis}

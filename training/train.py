@@ -7,7 +7,11 @@
 
 One resolution (``--resolutions 224``) trains an individual model (I-Net). Defaults per architecture
 follow paper 4.1: SGD momentum 0.9, cosine annealing to 0, lr 0.1 (ResNets) / 0.05 (MobileNetV2) at
-batch 256 scaled linearly with the batch, weight decay 1e-4 / 4e-5, 120 / 150 epochs.
+batch 256 scaled linearly with the batch, weight decay 1e-4 / 4e-5, 120 / 150 epochs. Not the
+paper's, off by default, for short runs (README "Training on CPU in minutes"): ``--warmup-epochs``,
+``--crop-scale`` (default 0.08 = the paper's), ``--resolution-loss mean``, ``--head-lr-scale``,
+``--zero-init-residual``; ``--dropout`` (default torchvision's 0.2). ``--init PATH`` seeds the weights
+from a torchvision single-model state dict or an rsnet-edge checkpoint (``training/finetune.py``).
 
 What is deterministic (and why)
 -------------------------------
@@ -25,6 +29,9 @@ What is deterministic (and why)
   (``SyncedBatchNorm2d``: a differentiable all-reduce of per-channel sums on CPU/gloo;
   ``nn.SyncBatchNorm`` on CUDA), so W processes x B/W images normalise like 1 process x B.
   ``--local-bn`` turns this off (plain DDP: per-process statistics, faster, not equal).
+* A batch whose share on some rank is all unreadable images is skipped by EVERY rank (a one-int
+  all-reduce per step decides): a rank that skipped alone would leave the others waiting forever
+  in DDP's gradient all-reduce.
 * Losses are per-sample means and DDP averages gradients, so W ranks reproduce the one-process
   gradient up to float summation order: a 2-process gloo run matches a 1-process run within float
   tolerance (tests/test_distributed.py), not bit for bit.
@@ -66,17 +73,20 @@ from tqdm import tqdm
 from rsnet_edge.checkpoint import (IMAGENET_MEAN, IMAGENET_STD, CheckpointError, save_checkpoint,
                                    versions)
 from rsnet_edge.flops import count_madds_all
-from rsnet_edge.models import (DEFAULT_RESOLUTIONS, SwitchableBatchNorm2d, create_model,
-                               normalize_resolutions, param_counts)
-from training.data import collate_views, draw_crop, render_crop, train_dataset, val_dataset
+from rsnet_edge.models import (DEFAULT_RESOLUTIONS, SwitchableBatchNorm2d, create_model, head_name,
+                               normalize_resolutions, param_counts, zero_init_residual)
+from training.data import SCALE, collate_views, crop_scale, draw_crop, render_crop, train_dataset, val_dataset
 from training.evaluate import evaluate, format_table
-from training.mred import MODES, mred_loss
+from training.finetune import init_model
+from training.mred import MODES, RESOLUTION_LOSSES, mred_loss
 
 # paper 4.1: (lr at batch 256, weight decay, epochs)
 ARCH_DEFAULTS = {"mobilenet_v2": (0.05, 4e-5, 150), "resnet18": (0.1, 1e-4, 120), "resnet50": (0.1, 1e-4, 120)}
 
 # arguments that must agree between a checkpoint's run and the run resuming it
-RESUME_KEYS = ("arch", "width_mult", "resolutions", "mred", "multi_crop", "epochs", "batch_size", "lr",
+RESUME_KEYS = ("arch", "width_mult", "dropout", "crop_scale", "warmup_epochs", "resolution_loss",
+               "head_lr_scale", "zero_init_residual",
+               "resolutions", "mred", "multi_crop", "epochs", "batch_size", "lr",
                "weight_decay", "momentum", "max_steps_per_epoch", "seed", "views", "dtype")
 
 
@@ -176,17 +186,20 @@ class MultiResolutionNet(nn.Module):
     """What DDP wraps: the RS-Net plus the MRED scores alpha. One forward runs all S views and, given
     targets, returns the MRED loss terms, so DDP sees one forward and one backward per step."""
 
-    def __init__(self, model: nn.Module, num_resolutions: int, learn_alpha: bool, mode: str = "full"):
+    def __init__(self, model: nn.Module, num_resolutions: int, learn_alpha: bool, mode: str = "full",
+                 resolution_loss: str = "sum"):
         super().__init__()
         self.model = model
         self.mode = mode
+        self.resolution_loss = resolution_loss
         self.alpha = nn.Parameter(torch.zeros(num_resolutions), requires_grad=learn_alpha)
 
     def forward(self, views: list[torch.Tensor], target: torch.Tensor | None = None):
         logits = [self.model(v) for v in views]
         if target is None:
             return logits
-        return mred_loss(logits, target, self.alpha, self.mode if len(views) > 1 else "none")
+        return mred_loss(logits, target, self.alpha, self.mode if len(views) > 1 else "none",
+                         self.resolution_loss)
 
 
 # ------------------------------------------------------------------------------ sampling
@@ -238,11 +251,12 @@ class MaxResolutionView:
     """Worker-side transform of ``--views device``: ONE crop and flip rendered at the largest
     resolution only, as uint8 [3, R, R] (4x less to copy than float); see :func:`expand_views`."""
 
-    def __init__(self, resolutions):
+    def __init__(self, resolutions, scale=SCALE):
         self.resolution = max(int(r) for r in resolutions)
+        self.scale = tuple(scale)
 
     def __call__(self, img) -> list[torch.Tensor]:
-        return [TF.pil_to_tensor(render_crop(img, draw_crop(img), self.resolution))]
+        return [TF.pil_to_tensor(render_crop(img, draw_crop(img, self.scale), self.resolution))]
 
 
 def expand_views(x: torch.Tensor, resolutions, mean, std) -> list[torch.Tensor]:
@@ -266,6 +280,27 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--mred", default="full", choices=MODES, help="full (Eq. 10), vanilla (Eq. 8), "
                     "none (Parallel), from_students (no ensemble teacher)")
     ap.add_argument("--multi-crop", action="store_true", help="independent crop per resolution (ablation)")
+    ap.add_argument("--resolution-loss", choices=RESOLUTION_LOSSES, default="sum",
+                    help="sum: Eq. 2, the S per-resolution losses summed (paper); mean: divided by S "
+                         "(the shared weights get about an individual model's gradient)")
+    ap.add_argument("--crop-scale", type=float, default=SCALE[0], metavar="MIN",
+                    help=f"RandomResizedCrop area range MIN-1 (default {SCALE[0]}, the paper's ImageNet "
+                         f"recipe; larger keeps more of each object)")
+    ap.add_argument("--warmup-epochs", type=float, default=0.0,
+                    help="linear lr warmup over this many epochs before the cosine decay (paper: 0)")
+    ap.add_argument("--dropout", type=float, help="classifier dropout (MobileNetV2 only; default "
+                    "torchvision's 0.2; the paper's code uses none: --dropout 0)")
+    ap.add_argument("--head-lr-scale", type=float, default=1.0, metavar="F",
+                    help="the classifier's lr is F x --lr (default 1, the paper). Its input is 1280 "
+                         "non-negative pooled features (norm ~17 at init): at small batches SGD on it "
+                         "swings the logits of all images together; 0.1 lets short runs learn")
+    ap.add_argument("--zero-init-residual", action="store_true",
+                    help="start the last BN (every set) of each residual block at gamma 0, so each "
+                         "block starts as the identity (torchvision's ResNet option, also for MobileNetV2)")
+    ap.add_argument("--init", metavar="PATH", help="start from these weights: a torchvision-layout "
+                    "single-model state dict (every BN set seeded from its BN) or an rsnet-edge "
+                    "checkpoint (weights only; other resolutions mapped by BN interpolation); a "
+                    "classifier of another size is re-initialised")
     ap.add_argument("--epochs", type=int, help="default per architecture (paper 4.1)")
     ap.add_argument("--batch-size", type=int, default=256, help="global batch size (all processes)")
     ap.add_argument("--lr", type=float, help="default: paper lr x batch/256")
@@ -292,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--resume", help="checkpoint with train_state to continue from, or 'auto' "
                     "(continue from --out if it holds an unfinished run)")
     ap.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    ap.add_argument("--force", action="store_true",
+                    help="replace an existing --out checkpoint (refused otherwise, unless --resume)")
     ap.add_argument("--log", help="per-epoch JSON lines (default: <out>.log.jsonl)")
     ap.add_argument("--no-progress", action="store_true")
     return ap
@@ -308,10 +345,41 @@ def resolve_defaults(a: argparse.Namespace) -> argparse.Namespace:
         raise ValueError("--epochs and --batch-size must be positive")
     if a.save_every < 0:
         raise ValueError("--save-every must be >= 0")
+    crop_scale(a.crop_scale)
+    if a.warmup_epochs < 0:
+        raise ValueError(f"--warmup-epochs must be >= 0, got {a.warmup_epochs}")
+    if a.dropout is None:
+        a.dropout = 0.2 if a.arch == "mobilenet_v2" else 0.0  # torchvision's defaults
+    if not a.head_lr_scale > 0:
+        raise ValueError(f"--head-lr-scale must be > 0, got {a.head_lr_scale}")
+    if not 0 <= a.dropout < 1:
+        raise ValueError(f"--dropout must be in [0, 1), got {a.dropout}")
+    if a.dropout and a.arch != "mobilenet_v2":
+        raise ValueError(f"--dropout: torchvision's {a.arch} has no dropout layer (only mobilenet_v2 takes it)")
     return a
 
 
+def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+    """lr multiplier: linear warmup from 1/warmup_steps to 1 over ``warmup_steps``, then cosine
+    annealing to 0 at ``total_steps`` (without warmup: the paper's plain cosine)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(step - warmup_steps, span) / span))
+
+
 # ------------------------------------------------------------------------ distribution
+def all_ranks_have_data(mine: bool, world: int, device: torch.device) -> bool:
+    """True when every process has at least one readable image in its share of this batch. A rank
+    whose share is all unreadable cannot run forward/backward; if the others did, they would wait
+    forever in DDP's gradient all-reduce (and synchronised BN's), so all ranks skip the step together."""
+    if world == 1:
+        return mine
+    flag = torch.tensor([1 if mine else 0], dtype=torch.int32, device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
 def init_distributed(device_arg: str | None) -> tuple[int, int, torch.device]:
     """(rank, world_size, device) from torchrun's environment, or a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -475,9 +543,9 @@ def train(a: argparse.Namespace) -> dict | None:
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     mean, std, crop_pct = list(IMAGENET_MEAN), list(IMAGENET_STD), 0.875
 
-    train_ds = train_dataset(a.data, a.resolutions, mean, std, a.multi_crop)
+    train_ds = train_dataset(a.data, a.resolutions, mean, std, a.multi_crop, crop_scale(a.crop_scale))
     if a.views == "device":
-        train_ds.transform = MaxResolutionView(a.resolutions)
+        train_ds.transform = MaxResolutionView(a.resolutions, crop_scale(a.crop_scale))
     val_ds = val_dataset(a.data, a.resolutions, mean, std, crop_pct, train_ds.classes)
     if world > 1 and len(train_ds) < a.batch_size:
         raise ValueError(f"{len(train_ds)} training images are fewer than one global batch "
@@ -491,13 +559,21 @@ def train(a: argparse.Namespace) -> dict | None:
     arch_args = {"num_classes": len(train_ds.classes)}
     if a.arch == "mobilenet_v2":
         arch_args["width_mult"] = a.width_mult
+        arch_args["dropout"] = a.dropout
     model = create_model(a.arch, a.resolutions, **arch_args)
+    if a.zero_init_residual:
+        zero_init_residual(model)
+    if a.init:
+        notes = init_model(model, a.init, a.arch)
+        if is_main:
+            print("\n".join(notes))
     S = len(a.resolutions)
     sync_group = None
     if world > 1 and not a.local_bn:
         sync_group = dist.new_group(backend="nccl" if use_cuda else "gloo")
     prepare_model(model, rank, world, sync_group, use_cuda)
-    net = MultiResolutionNet(model, S, learn_alpha=a.mred != "none" and S > 1, mode=a.mred)
+    net = MultiResolutionNet(model, S, learn_alpha=a.mred != "none" and S > 1, mode=a.mred,
+                             resolution_loss=a.resolution_loss)
     dtype = getattr(torch, a.dtype)
     if dtype != torch.float32:
         if use_cuda:
@@ -509,15 +585,20 @@ def train(a: argparse.Namespace) -> dict | None:
     counts = param_counts(model)
     madds = {str(r): v for r, v in count_madds_all(model, a.resolutions).items()}
 
-    decay = [p for n, p in net.named_parameters() if n != "alpha"]
+    head = {id(p) for p in dict(model.named_modules())[head_name(model)].parameters()}
+    scaled_head = a.head_lr_scale != 1.0
+    decay = [p for n, p in net.named_parameters() if n != "alpha" and not (scaled_head and id(p) in head)]
     groups = [{"params": decay, "weight_decay": a.weight_decay}]
+    if scaled_head:  # only then a group of its own: optimizer states of older runs keep their layout
+        groups.append({"params": [p for p in net.parameters() if id(p) in head], "weight_decay": a.weight_decay,
+                       "lr": a.lr * a.head_lr_scale})
     if net.alpha.requires_grad:
         groups.append({"params": [net.alpha], "weight_decay": 0.0})  # alpha gets no weight decay
     opt = torch.optim.SGD(groups, lr=a.lr, momentum=a.momentum, nesterov=False)
     steps_per_epoch = sampler.batches_per_epoch
     total_steps = max(1, a.epochs * steps_per_epoch)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    warmup_steps = min(total_steps - 1, round(a.warmup_epochs * steps_per_epoch))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, warmup_steps, total_steps))
 
     # state that a resume restores
     start_epoch, start_batch, step, history, elapsed = 0, 0, 0, [], 0.0
@@ -563,6 +644,7 @@ def train(a: argparse.Namespace) -> dict | None:
         print(f"params: {counts['total']:,} = single model {counts['single']:,} + (S-1) x "
               f"{counts['bn_per_resolution']:,} BN affine parameters")
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.log).parent.mkdir(parents=True, exist_ok=True)
         Path(a.log).write_text("".join(json.dumps(rec) + "\n" for rec in history))
         if resume is not None:
             print(f"resumed at epoch {start_epoch + 1}, batch {start_batch}/{steps_per_epoch}, step {step}")
@@ -586,6 +668,11 @@ def train(a: argparse.Namespace) -> dict | None:
                 "args": {k: _arg_value(a, k) for k in RESUME_KEYS},
             },
         }
+        bad = next((k for k, v in ckpt["state_dict"].items()
+                    if v.is_floating_point() and not torch.isfinite(v).all()), None)
+        if bad is not None:
+            raise NonFiniteError(f"weights became non-finite ({bad}) at step {step}: not saved; {a.out} "
+                                 f"keeps the last good checkpoint, if any (lower --lr?)")
         save_checkpoint(ckpt, a.out)
         return ckpt
 
@@ -602,7 +689,7 @@ def train(a: argparse.Namespace) -> dict | None:
                    disable=not is_main or a.no_progress)
         for i, (views, target, bad) in enumerate(train_loader, start=first):
             skipped += bad
-            if views is not None:
+            if all_ranks_have_data(views is not None, world, device):
                 if a.views == "device":
                     views = expand_views(views[0].to(device, non_blocking=True), a.resolutions, mean, std)
                 else:
@@ -614,6 +701,10 @@ def train(a: argparse.Namespace) -> dict | None:
                 target = target.to(device, non_blocking=True)
                 with torch.autocast("cuda", dtype=amp_dtype) if amp_dtype else nullcontext():
                     losses = ddp(views, target)
+                if not torch.isfinite(losses["total"].detach()).all():
+                    raise NonFiniteError(f"loss became {float(losses['total'].detach())} at step {step + 1} "
+                                         f"(epoch {epoch + 1}): training stopped; {a.out} keeps the last "
+                                         f"good checkpoint, if any (lower --lr?)")
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(losses["total"]).backward()
                 scaler.step(opt)
@@ -622,7 +713,8 @@ def train(a: argparse.Namespace) -> dict | None:
                 for k in sums:
                     sums[k] += float(losses[k].detach())
                 bar.set_postfix(loss=f"{sums['total'] / n_batches:.3f}", lr=f"{sched.get_last_lr()[0]:.4f}")
-            # a batch whose images were all unreadable still counts as a step (same schedule on all ranks)
+            # a batch whose images were all unreadable (on any rank: every rank skips it together,
+            # none waits alone in DDP's collectives) still counts as a step (same schedule everywhere)
             sched.step()
             step += 1
             bar.update(1)
@@ -689,9 +781,18 @@ def _to_cpu(obj):
     return obj
 
 
+class NonFiniteError(ValueError):
+    """The loss or the weights became NaN/inf: training stops before writing them."""
+
+
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     try:
+        from rsnet_edge.cli import Output, check_outputs
+        check_outputs([Output(a.out, "--out", keep=not a.resume,
+                              force_flag="--force (or --resume auto to continue an unfinished run)"),
+                       Output(a.log or str(a.out) + ".log.jsonl", "--log")],
+                      inputs=[a.data, getattr(a, "init", None)], force=a.force)
         train(a)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -700,4 +801,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rsnet_edge.cli import run as _run
+    sys.exit(_run(main))

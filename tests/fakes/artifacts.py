@@ -117,16 +117,18 @@ def checkpoint() -> Path:
     return p
 
 
-def artifact(backend: str, weights: str = "shared", resolutions=None) -> Path:
-    """The cached ``tiny.<suffix>`` for ``backend`` ("executorch" | "tflite"), built on first use."""
+def artifact(backend: str, weights: str = "affine", resolutions=None) -> Path:
+    """The cached ``tiny.<suffix>`` for ``backend`` ("executorch" | "tflite"), built on first use: a
+    plain stock-runtime file (``affine``, or ``folded``); the compact fold-at-load form (``shared``)
+    is ``tiny.<suffix>.rsfold``."""
     from converters import prepare
 
     suffix = {"executorch": ".pte", "tflite": ".tflite"}[backend]
     ck = checkpoint()
     d = cache_dir()
-    tag = "" if weights == "shared" and not resolutions else f".{weights}" + (
+    tag = "" if weights in ("affine", "shared") and not resolutions else f".{weights}" + (
         "_" + "_".join(map(str, resolutions)) if resolutions else "")
-    out = d / f"tiny{tag}{suffix}"
+    out = d / f"tiny{tag}{suffix}{'.rsfold' if weights == 'shared' else ''}"
     with _locked(d):
         if not out.exists() or not (out.parent / (out.name + ".manifest.json")).exists():
             if backend == "executorch":

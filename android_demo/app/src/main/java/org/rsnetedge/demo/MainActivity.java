@@ -46,6 +46,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.rsnetedge.core.ArtifactFiles;
 import org.rsnetedge.core.Manifest;
 import org.rsnetedge.core.ResolutionController;
 import org.rsnetedge.core.RunningStats;
@@ -58,8 +59,6 @@ import org.rsnetedge.core.TopK;
  */
 public class MainActivity extends AppCompatActivity {
   private static final String TAG = "RsnetDemo";
-  static final String ARTIFACT_ASSET = "rs_mbv2.pte";
-  static final String MANIFEST_ASSET = "rs_mbv2.pte.manifest.json";
   static final String SAMPLES_DIR = "samples";
   private static final long SAMPLE_PERIOD_MS = 500;
   private static final int STATS_WINDOW = 50;
@@ -135,11 +134,13 @@ public class MainActivity extends AppCompatActivity {
     slider = findViewById(R.id.battery_slider);
     simulate = findViewById(R.id.simulate);
 
+    String manifestAsset = "*" + ArtifactFiles.MANIFEST_SUFFIX;
     try {
-      manifest = Manifest.fromJson(readAsset(MANIFEST_ASSET));
+      manifestAsset = ArtifactFiles.pickManifest(getAssets().list(""));
+      manifest = Manifest.fromJson(readAsset(manifestAsset));
     } catch (IOException | RuntimeException e) {
-      loadError = "cannot read assets/" + MANIFEST_ASSET + ": " + e.getMessage()
-          + "\nRun android_demo/copy_assets.sh ARTIFACT_DIR and rebuild.";
+      loadError = "cannot read assets/" + manifestAsset + ": " + e.getMessage()
+          + "\nRun android_demo/copy_assets.sh ARTIFACT and rebuild.";
       render();
       return;
     }
@@ -161,7 +162,7 @@ public class MainActivity extends AppCompatActivity {
     worker.execute(
         () -> {
           try {
-            ModelRunner r = ModelRunner.load(this, manifest, ARTIFACT_ASSET);
+            ModelRunner r = ModelRunner.load(this, manifest);
             runner = r;
           } catch (IOException | RuntimeException e) {
             Log.e(TAG, "model load failed", e);

@@ -1,19 +1,17 @@
 package org.rsnetedge.demo;
 
 import android.content.Context;
-import android.content.res.AssetManager;
 import java.io.File;
-import java.io.FileInputStream;
-import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
+import java.util.List;
 import java.util.Locale;
 import org.pytorch.executorch.EValue;
+import org.pytorch.executorch.ExecutorchRuntimeException;
 import org.pytorch.executorch.Module;
 import org.pytorch.executorch.Tensor;
+import org.rsnetedge.core.ArtifactFiles;
+import org.rsnetedge.core.FoldUnpacker;
 import org.rsnetedge.core.Manifest;
 import org.rsnetedge.core.Preprocess;
 
@@ -47,32 +45,69 @@ final class ModelRunner {
   }
 
   /**
-   * Copy the artifact named by the manifest from assets to the app's files dir (only when missing or
-   * different), check its sha256 against the manifest, load it and pre-load every entry method.
+   * Copy the artifact named by the manifest ({@code artifact.file}) from assets to the app's files
+   * dir (only when missing or different; the copy must have the manifest's sha256), unpack it once
+   * when it is an RSFOLD compact artifact ({@code *.rsfold}: the folded .pte is written to
+   * {@code files/rsfold/<sha256>.pte} and reused while its sha256 matches), load it with the stock
+   * ExecuTorch AAR and pre-load every entry method. Every failure is an IOException whose one-line
+   * message names the file, the method and whether the manifest matches the artifact.
    */
-  static ModelRunner load(Context ctx, Manifest manifest, String defaultAssetName) throws IOException {
-    String name = manifest.artifactFile() != null ? manifest.artifactFile() : defaultAssetName;
+  static ModelRunner load(Context ctx, Manifest manifest) throws IOException {
+    String name;
+    try {
+      name = ArtifactFiles.artifactName(manifest);
+    } catch (IllegalArgumentException e) {
+      throw new IOException(e.getMessage());
+    }
     File file = new File(ctx.getFilesDir(), name);
     String want = manifest.artifactSha256();
-    boolean fresh = file.isFile() && (want == null || want.equalsIgnoreCase(sha256(file)));
-    if (!fresh) {
-      copyAsset(ctx.getAssets(), name, file);
-      if (want != null && !want.equalsIgnoreCase(sha256(file))) {
-        throw new IOException(
-            "manifest does not match " + name + ": the sha256 recorded at conversion differs "
-                + "(copy the manifest written with this artifact)");
+    if (!ArtifactFiles.isFresh(file, want)) {
+      try (InputStream in = ctx.getAssets().open(name)) {
+        ArtifactFiles.copyChecked(in, file, want);
       }
     }
-    Module module = Module.load(file.getAbsolutePath());
+    String shaNote = want != null
+        ? "the artifact's sha256 matches its manifest"
+        : "the manifest records no sha256, so it may not describe this artifact";
+    File program = file;
+    if (name.endsWith(FoldUnpacker.SUFFIX)) {
+      program = FoldUnpacker.cachedUnpack(file, new File(ctx.getFilesDir(), "rsfold")).file;
+    }
+    Module module;
+    String[] methods;
+    try {
+      module = Module.load(program.getAbsolutePath());
+      methods = module.getMethods();
+    } catch (ExecutorchRuntimeException e) {
+      throw new IOException(String.format(Locale.US,
+          "ExecuTorch cannot load %s (error 0x%x: %s); %s, so the program itself is refused "
+              + "(exported with another executorch version than the AAR's 1.5.1?)",
+          name, e.getErrorCode(), oneLine(e.getMessage()), shaNote));
+    } catch (IllegalArgumentException e) {
+      throw new IOException("cannot load " + name + ": " + oneLine(e.getMessage()));
+    }
+    List<String> missing = ArtifactFiles.missingMethods(manifest, methods);
+    if (!missing.isEmpty()) {
+      module.destroy();
+      throw new IOException(ArtifactFiles.mismatchMessage(name, missing, methods));
+    }
     for (Manifest.Entry e : manifest.entries) {
-      int err = module.loadMethod(e.entry);
-      if (err != 0) {
-        throw new IOException(
-            String.format(Locale.US, "method %s failed to load (ExecuTorch error 0x%x); is this "
-                + "the artifact the manifest describes?", e.entry, err));
+      try {
+        module.loadMethod(e.entry);
+      } catch (ExecutorchRuntimeException ex) {
+        module.destroy();
+        throw new IOException(String.format(Locale.US,
+            "method %s of %s failed to load (ExecuTorch error 0x%x: %s); %s and lists this method, "
+                + "so the runtime refuses it (exported with another executorch version than the "
+                + "AAR's 1.5.1, or an operator missing from the AAR?)",
+            e.entry, name, ex.getErrorCode(), oneLine(ex.getMessage()), shaNote));
       }
     }
     return new ModelRunner(manifest, module);
+  }
+
+  private static String oneLine(String s) {
+    return s == null ? "no details" : s.replaceAll("\\s+", " ").trim();
   }
 
   /** Preprocess ARGB pixels for {@code resolution} and execute that resolution's entry point. */
@@ -81,7 +116,14 @@ final class ModelRunner {
     float[] input = Preprocess.toTensor(argb, width, height, resolution, manifest.input);
     Tensor tensor = Tensor.fromBlob(input, Preprocess.shape(resolution, manifest.input.layout));
     long t0 = System.nanoTime();
-    EValue[] out = module.execute(method, EValue.from(tensor));
+    EValue[] out;
+    try {
+      out = module.execute(method, EValue.from(tensor));
+    } catch (ExecutorchRuntimeException e) {
+      throw new IllegalStateException(String.format(Locale.US,
+          "method %s failed (ExecuTorch error 0x%x: %s)", method, e.getErrorCode(),
+          oneLine(e.getMessage())), e);
+    }
     double ms = (System.nanoTime() - t0) / 1e6;
     if (out.length == 0 || !out[0].isTensor()) {
       throw new IllegalStateException(method + " returned no tensor");
@@ -91,33 +133,5 @@ final class ModelRunner {
 
   void close() {
     module.destroy();
-  }
-
-  private static void copyAsset(AssetManager assets, String name, File dst) throws IOException {
-    File tmp = new File(dst.getParentFile(), dst.getName() + ".tmp");
-    try (InputStream in = assets.open(name);
-        OutputStream out = new FileOutputStream(tmp)) {
-      byte[] buf = new byte[1 << 16];
-      int n;
-      while ((n = in.read(buf)) > 0) out.write(buf, 0, n);
-    }
-    if (!tmp.renameTo(dst)) throw new IOException("cannot move " + tmp + " to " + dst);
-  }
-
-  private static String sha256(File f) throws IOException {
-    MessageDigest md;
-    try {
-      md = MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IOException(e);
-    }
-    try (InputStream in = new FileInputStream(f)) {
-      byte[] buf = new byte[1 << 16];
-      int n;
-      while ((n = in.read(buf)) > 0) md.update(buf, 0, n);
-    }
-    StringBuilder sb = new StringBuilder();
-    for (byte b : md.digest()) sb.append(String.format(Locale.US, "%02x", b));
-    return sb.toString();
   }
 }

@@ -39,4 +39,29 @@ final class Json {
   static String repr(JsonElement e) {
     return e == null ? "None" : e.toString();
   }
+
+  /** Python repr() of a parsed JSON value (None, True, 'text', 2, [..]), for messages that read as Python's. */
+  static String pyRepr(JsonElement e) {
+    if (e == null || e.isJsonNull()) return "None";
+    if (e.isJsonPrimitive()) {
+      JsonPrimitive p = e.getAsJsonPrimitive();
+      if (p.isBoolean()) return p.getAsBoolean() ? "True" : "False";
+      if (p.isString()) return pyStr(p.getAsString());
+      return p.getAsString();
+    }
+    return e.toString();
+  }
+
+  /** Python repr() of a str: single quotes unless the text has one and no double quote. */
+  static String pyStr(String s) {
+    if (s.indexOf('\'') >= 0 && s.indexOf('"') < 0) return "\"" + s + "\"";
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'";
+  }
+
+  /** Python repr() of a tuple of str: ('a', 'b'). */
+  static String pyTuple(java.util.List<String> items) {
+    StringBuilder sb = new StringBuilder("(");
+    for (int i = 0; i < items.size(); i++) sb.append(i > 0 ? ", " : "").append(pyStr(items.get(i)));
+    return sb.append(items.size() == 1 ? ",)" : ")").toString();
+  }
 }

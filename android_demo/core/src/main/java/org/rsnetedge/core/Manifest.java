@@ -24,6 +24,22 @@ public final class Manifest {
   static final List<String> BACKENDS =
       Arrays.asList("executorch", "coreml", "tflite", "onnx", "torch");
   static final List<String> LAYOUTS = Arrays.asList("NCHW", "NHWC");
+  static final List<String> WEIGHTS_MODES = Arrays.asList("shared", "affine", "folded");
+  static final List<String> DTYPES = Arrays.asList("fp32", "fp16", "int8");
+  /**
+   * The keys the schema knows, in the field order of rsnet_edge/manifest.py's dataclasses
+   * (Manifest, InputSpec, Entry). Any other key is refused: a typo never falls back to a default.
+   * arch_args, policy (validated as a Policy), artifact, checkpoint, params and extra are
+   * free-form objects.
+   */
+  static final List<String> TOP_KEYS = Arrays.asList(
+      "backend", "arch", "arch_args", "input", "class_names", "entries", "default_resolution",
+      "weights", "dtype", "policy", "artifact", "checkpoint", "params", "extra", "schema_version",
+      "format");
+  static final List<String> INPUT_KEYS = Arrays.asList(
+      "mean", "std", "crop_pct", "layout", "dtype", "color", "scale", "interpolation");
+  static final List<String> ENTRY_KEYS = Arrays.asList(
+      "resolution", "entry", "madds", "top1", "top5", "trained");
 
   /** The one naming rule for per-resolution entry points: {@code forward_224}. */
   public static String entryName(int resolution) {
@@ -174,6 +190,7 @@ public final class Manifest {
     need(v.getAsInt() <= SCHEMA_VERSION,
         "manifest schema_version " + v.getAsInt() + " is newer than this library understands ("
             + SCHEMA_VERSION + "); upgrade rsnet-edge");
+    noUnknown(d, TOP_KEYS, "manifest");
     for (String key :
         new String[] {"backend", "arch", "arch_args", "input", "class_names", "entries",
             "default_resolution"}) {
@@ -184,14 +201,15 @@ public final class Manifest {
     need(Json.isString(d.get("arch")), "manifest arch must be a string");
     need(d.get("arch_args").isJsonObject(), "manifest arch_args must be an object");
     JsonElement w = d.get("weights");
-    need(w == null || (Json.isString(w) && Arrays.asList("shared", "folded").contains(w.getAsString())),
-        "bad weights mode " + Json.repr(w));
+    need(w == null || (Json.isString(w) && WEIGHTS_MODES.contains(w.getAsString())),
+        "manifest weights " + Json.pyRepr(w) + " is not one of " + Json.pyTuple(WEIGHTS_MODES));
     JsonElement dt = d.get("dtype");
-    need(dt == null || (Json.isString(dt) && Arrays.asList("fp32", "fp16").contains(dt.getAsString())),
-        "bad dtype " + Json.repr(dt));
+    need(dt == null || (Json.isString(dt) && DTYPES.contains(dt.getAsString())),
+        "manifest dtype " + Json.pyRepr(dt) + " is not one of " + Json.pyTuple(DTYPES));
     JsonElement inEl = d.get("input");
     need(inEl.isJsonObject(), "manifest 'input' must be an object");
     JsonObject in = inEl.getAsJsonObject();
+    noUnknown(in, INPUT_KEYS, "manifest input");
     for (String key : new String[] {"mean", "std"}) {
       JsonElement a = in.get(key);
       boolean ok = a != null && a.isJsonArray() && a.getAsJsonArray().size() == 3;
@@ -220,7 +238,11 @@ public final class Manifest {
     Set<Integer> seenR = new HashSet<Integer>();
     Set<String> seenE = new HashSet<String>();
     List<Integer> rs = new ArrayList<Integer>();
+    int index = 0;
     for (JsonElement x : entriesEl.getAsJsonArray()) {
+      need(x.isJsonObject(), "manifest entries[" + index + "] must be an object");
+      noUnknown(x.getAsJsonObject(), ENTRY_KEYS, "manifest entries[" + index + "]");
+      index++;
       boolean ok = x.isJsonObject() && Json.isInt(x.getAsJsonObject().get("resolution"))
           && x.getAsJsonObject().get("resolution").getAsInt() > 0;
       need(ok, "each manifest entry needs a positive integer 'resolution'");
@@ -286,6 +308,19 @@ public final class Manifest {
   private static JsonObject objOrEmpty(JsonObject o, String key) {
     JsonElement e = o.get(key);
     return e != null && e.isJsonObject() ? e.getAsJsonObject() : new JsonObject();
+  }
+
+  /** Refuse the first key of {@code o} not in {@code known}, naming it and where (as Python does). */
+  private static void noUnknown(JsonObject o, List<String> known, String where) {
+    for (java.util.Map.Entry<String, JsonElement> kv : o.entrySet()) {
+      String k = kv.getKey();
+      if (!known.contains(k)) {
+        StringBuilder sb = new StringBuilder();
+        for (String n : known) sb.append(sb.length() > 0 ? ", " : "").append(n);
+        throw new ManifestException(
+            where + " has unknown key " + Json.pyStr(k) + " (known: " + sb + ")");
+      }
+    }
   }
 
   private static void need(boolean cond, String msg) {

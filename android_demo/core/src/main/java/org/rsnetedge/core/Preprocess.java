@@ -8,10 +8,15 @@ package org.rsnetedge.core;
  * {@code round(r / crop_pct)}, centre-crop {@code r x r}, divide by {@code input.scale}, subtract
  * {@code mean}, divide by {@code std}, lay out as {@code input.layout}.
  *
- * <p>Conventions (the torchvision ones): the longer side becomes {@code int(S * long / short)}
- * (truncated); the crop offset is {@code round((size - r) / 2)} with Python's round-half-even;
- * bilinear sampling uses pixel centres ({@code align_corners=False}), clamped at the borders,
- * without antialiasing; each resized pixel is rounded to 8 bits like a resized image would be.
+ * <p>Conventions (those of rsnet_edge/preprocess.py eval_view = torchvision TF.resize(PIL image,
+ * int) + TF.center_crop): the longer side becomes {@code int(S * long / short)} (truncated); the
+ * crop offset is {@code round((size - r) / 2)} with Python's round-half-even. The resize is the
+ * filter PIL applies for BILINEAR, which antialiases: a separable triangle filter whose support
+ * grows with the downscale factor ({@code support = max(in/out, 1)} input pixels each side of the
+ * output pixel's centre), weights normalised per output pixel and held in fixed point with 22
+ * fractional bits, horizontal pass first, each pass rounded to 8 bits. Upscaling is plain
+ * pixel-centre bilinear. tests/data/preprocess_vectors.json (read by the Python and the Java suite)
+ * holds Python's tensors this must reproduce within 1/255.
  */
 public final class Preprocess {
   private Preprocess() {}
@@ -66,17 +71,117 @@ public final class Preprocess {
     return new Plan(w, h, left, top, resolution);
   }
 
-  /** Bilinear resize (pixel centres, clamped borders, per-channel rounding incl. alpha). */
+  /**
+   * Resize as PIL's BILINEAR does (antialiased when downscaling; see the class comment), all four
+   * 8-bit channels of each ARGB pixel.
+   */
   public static int[] resizeBilinear(int[] argb, int w, int h, int newW, int newH) {
     checkImage(argb, w, h);
     if (newW <= 0 || newH <= 0) throw new IllegalArgumentException("target size must be positive");
-    int[] out = new int[newW * newH];
-    double sx = (double) w / newW;
-    double sy = (double) h / newH;
-    for (int y = 0; y < newH; y++) {
-      for (int x = 0; x < newW; x++) {
-        out[y * newW + x] = sample(argb, w, h, (x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5);
+    return resizeWindow(argb, w, h, axis(w, newW, 0, newW), axis(h, newH, 0, newH));
+  }
+
+  /** Fixed-point bits of the filter weights (PIL: 32 - 8 - 2). */
+  private static final int PRECISION_BITS = 22;
+
+  /**
+   * Filter taps along one axis for output indices {@code [first, first + n)} of an {@code inSize
+   * -> outSize} resize: for output i, input pixels {@code start[i] .. start[i] + count[i] - 1} with
+   * fixed-point weights {@code weight[i * ksize + j]}.
+   */
+  static final class Axis {
+    final int n;
+    final int ksize;
+    final int[] start;
+    final int[] count;
+    final int[] weight;
+
+    Axis(int n, int ksize) {
+      this.n = n;
+      this.ksize = ksize;
+      this.start = new int[n];
+      this.count = new int[n];
+      this.weight = new int[n * ksize];
+    }
+  }
+
+  /** The triangle (bilinear) filter, support 1. */
+  private static double triangle(double x) {
+    x = Math.abs(x);
+    return x < 1.0 ? 1.0 - x : 0.0;
+  }
+
+  static Axis axis(int inSize, int outSize, int first, int n) {
+    double scale = (double) inSize / outSize;
+    double filterScale = Math.max(scale, 1.0);
+    double support = 1.0 * filterScale;
+    int ksize = (int) Math.ceil(support) * 2 + 1;
+    Axis a = new Axis(n, ksize);
+    double[] k = new double[ksize];
+    for (int i = 0; i < n; i++) {
+      int o = first + i;
+      double centre = (o + 0.5) * scale;
+      int lo = (int) (centre - support + 0.5); // truncation toward zero, then clamped
+      if (lo < 0) lo = 0;
+      int hi = (int) (centre + support + 0.5);
+      if (hi > inSize) hi = inSize;
+      int cnt = hi - lo;
+      double total = 0;
+      for (int j = 0; j < cnt; j++) {
+        k[j] = triangle((j + lo - centre + 0.5) / filterScale);
+        total += k[j];
       }
+      for (int j = 0; j < cnt; j++) {
+        double v = total != 0.0 ? k[j] / total : k[j];
+        double f = v * (1 << PRECISION_BITS);
+        a.weight[i * ksize + j] = (int) (v < 0 ? f - 0.5 : f + 0.5);
+      }
+      a.start[i] = lo;
+      a.count[i] = cnt;
+    }
+    return a;
+  }
+
+  /**
+   * Resize then keep the window the two axes describe: horizontal pass over the input rows the
+   * vertical taps need, rounded to 8 bits, then the vertical pass (PIL's order and rounding).
+   */
+  private static int[] resizeWindow(int[] argb, int w, int h, Axis ax, Axis ay) {
+    int rowLo = h;
+    int rowHi = 0;
+    for (int i = 0; i < ay.n; i++) {
+      rowLo = Math.min(rowLo, ay.start[i]);
+      rowHi = Math.max(rowHi, ay.start[i] + ay.count[i]);
+    }
+    if (rowHi < rowLo) rowHi = rowLo;
+    int rows = rowHi - rowLo;
+    int[] tmp = new int[rows * ax.n];
+    for (int y = 0; y < rows; y++) {
+      int base = (y + rowLo) * w;
+      for (int x = 0; x < ax.n; x++) {
+        tmp[y * ax.n + x] = tap(argb, base + ax.start[x], 1, ax.count[x], ax.weight, x * ax.ksize);
+      }
+    }
+    int[] out = new int[ay.n * ax.n];
+    for (int y = 0; y < ay.n; y++) {
+      int base = (ay.start[y] - rowLo) * ax.n;
+      for (int x = 0; x < ax.n; x++) {
+        out[y * ax.n + x] = tap(tmp, base + x, ax.n, ay.count[y], ay.weight, y * ay.ksize);
+      }
+    }
+    return out;
+  }
+
+  /** One output pixel: fixed-point weighted sum of {@code count} pixels, per 8-bit channel. */
+  private static int tap(int[] px, int at, int stride, int count, int[] weight, int wAt) {
+    int out = 0;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      int acc = 1 << (PRECISION_BITS - 1);
+      for (int j = 0; j < count; j++) acc += ((px[at + j * stride] >>> shift) & 0xFF) * weight[wAt + j];
+      int v = acc >> PRECISION_BITS;
+      if (v < 0) v = 0;
+      if (v > 255) v = 255;
+      out |= v << shift;
     }
     return out;
   }
@@ -140,15 +245,8 @@ public final class Preprocess {
     checkImage(argb, w, h);
     Plan p = plan(w, h, resolution, in.cropPct);
     int r = resolution;
-    int[] crop = new int[r * r];
-    double sx = (double) w / p.resizedWidth;
-    double sy = (double) h / p.resizedHeight;
-    for (int y = 0; y < r; y++) {
-      double fy = (y + p.cropTop + 0.5) * sy - 0.5;
-      for (int x = 0; x < r; x++) {
-        crop[y * r + x] = sample(argb, w, h, (x + p.cropLeft + 0.5) * sx - 0.5, fy);
-      }
-    }
+    int[] crop = resizeWindow(argb, w, h, axis(w, p.resizedWidth, p.cropLeft, r),
+        axis(h, p.resizedHeight, p.cropTop, r));
     return normalize(crop, r, in.mean, in.std, in.scale, in.color, in.layout);
   }
 
@@ -195,33 +293,6 @@ public final class Preprocess {
   }
 
   // ----------------------------------------------------------------------------- helpers
-  private static int sample(int[] px, int w, int h, double fx, double fy) {
-    if (fx < 0) fx = 0;
-    if (fy < 0) fy = 0;
-    if (fx > w - 1) fx = w - 1;
-    if (fy > h - 1) fy = h - 1;
-    int x0 = (int) fx;
-    int y0 = (int) fy;
-    int x1 = Math.min(x0 + 1, w - 1);
-    int y1 = Math.min(y0 + 1, h - 1);
-    double ax = fx - x0;
-    double ay = fy - y0;
-    int p00 = px[y0 * w + x0];
-    int p01 = px[y0 * w + x1];
-    int p10 = px[y1 * w + x0];
-    int p11 = px[y1 * w + x1];
-    int out = 0;
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      double top = ((p00 >>> shift) & 0xFF) * (1 - ax) + ((p01 >>> shift) & 0xFF) * ax;
-      double bot = ((p10 >>> shift) & 0xFF) * (1 - ax) + ((p11 >>> shift) & 0xFF) * ax;
-      int v = (int) Math.floor(top * (1 - ay) + bot * ay + 0.5);
-      if (v < 0) v = 0;
-      if (v > 255) v = 255;
-      out |= v << shift;
-    }
-    return out;
-  }
-
   private static void checkImage(int[] argb, int w, int h) {
     if (argb == null) throw new IllegalArgumentException("pixels must not be null");
     if (w <= 0 || h <= 0 || (long) w * h != argb.length) {

@@ -85,8 +85,8 @@ public class ManifestTest {
     d = fixture(); d.remove("schema_version"); rejects(d, "schema_version");
     d = fixture(); d.remove("entries"); rejects(d, "missing 'entries'");
     d = fixture(); d.addProperty("backend", "tensorrt"); rejects(d, "unknown backend");
-    d = fixture(); d.addProperty("weights", "other"); rejects(d, "bad weights mode");
-    d = fixture(); d.addProperty("dtype", "int8"); rejects(d, "bad dtype");
+    d = fixture(); d.addProperty("weights", "other"); rejects(d, "manifest weights 'other' is not one of");
+    d = fixture(); d.addProperty("dtype", "int4"); rejects(d, "manifest dtype 'int4' is not one of");
     d = fixture(); d.getAsJsonObject("input").add("mean", arr("[0.5, 0.5]")); rejects(d, "input.mean must be 3 numbers");
     d = fixture(); d.getAsJsonObject("input").add("std", arr("[0.5, 0, 0.5]")); rejects(d, "std must be positive");
     d = fixture(); d.getAsJsonObject("input").addProperty("crop_pct", 1.5); rejects(d, "crop_pct");

@@ -75,12 +75,15 @@ public class PreprocessTest {
     Arrays.fill(flat, argb(10, 20, 30));
     int[] small = Preprocess.resizeBilinear(flat, 8, 8, 3, 5);
     for (int v : small) assertEquals(argb(10, 20, 30), v);
-    // 4x4 -> 2x2 averages each 2x2 block (sample points fall exactly between pixels)
+    // 4x4 -> 2x2 antialiased as PIL: scale 2 widens the triangle to 2 px each side of the centre.
+    // Output 0 (centre 1.0) reads pixels 0,1,2 with weights 0.75,0.75,0.25 (/1.75):
+    // (0*.75 + 10*.75 + 20*.25) / 1.75 = 7.14 -> 7; output 1 (centre 3.0) reads 1,2,3 with
+    // 0.25,0.75,0.75: (10*.25 + 20*.75 + 30*.75) / 1.75 = 22.86 -> 23. (No antialias: 5 and 25.)
     int[] block = new int[16];
     for (int y = 0; y < 4; y++) for (int x = 0; x < 4; x++) block[y * 4 + x] = argb(x * 10, y * 10, 0);
     int[] half = Preprocess.resizeBilinear(block, 4, 4, 2, 2);
-    assertEquals(argb(5, 5, 0), half[0]);
-    assertEquals(argb(25, 25, 0), half[3]);
+    assertEquals(argb(7, 7, 0), half[0]);
+    assertEquals(argb(23, 23, 0), half[3]);
   }
 
   @Test

@@ -1,0 +1,8 @@
+// TEST DOUBLE - signature-only API stub for the conformance compile (tests/test_android_core.py).
+// NOT part of the app build. Mirrors: Android SDK platform android-35 (android.jar), frameworks/base core/java/android/content/pm/PackageManager.java; documented at developer.android.com/reference/android/content/pm/PackageManager. NOT checked against source here (no SDK): long-stable API
+// Only the members the app uses; every body throws.
+package android.content.pm;
+
+public abstract class PackageManager {
+  public static final int PERMISSION_GRANTED = 0;
+}

@@ -1,0 +1,10 @@
+// TEST DOUBLE - signature-only API stub for the conformance compile (tests/test_android_core.py).
+// NOT part of the app build. Mirrors: Android SDK platform android-35 (android.jar), frameworks/base core/java/android/graphics/BitmapFactory.java; documented at developer.android.com/reference/android/graphics/BitmapFactory. NOT checked against source here (no SDK): long-stable API
+// Only the members the app uses; every body throws.
+package android.graphics;
+
+import java.io.InputStream;
+
+public class BitmapFactory {
+  public static Bitmap decodeStream(InputStream is) { throw new UnsupportedOperationException("stub"); }
+}

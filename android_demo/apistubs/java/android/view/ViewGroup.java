@@ -1,0 +1,10 @@
+// TEST DOUBLE - signature-only API stub for the conformance compile (tests/test_android_core.py).
+// NOT part of the app build. Mirrors: Android SDK platform android-35 (android.jar), frameworks/base core/java/android/view/ViewGroup.java; documented at developer.android.com/reference/android/view/ViewGroup. NOT checked against source here (no SDK): long-stable API
+// Only the members the app uses; every body throws.
+package android.view;
+
+import android.content.Context;
+
+public abstract class ViewGroup extends View {
+  public ViewGroup(Context context) { super(context); throw new UnsupportedOperationException("stub"); }
+}

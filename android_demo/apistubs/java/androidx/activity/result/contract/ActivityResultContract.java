@@ -1,0 +1,7 @@
+// TEST DOUBLE - signature-only API stub for the conformance compile (tests/test_android_core.py).
+// NOT part of the app build. Mirrors: androidx.activity:activity:1.9.3, activity/activity/src/main/java/androidx/activity/result/contract/ActivityResultContract.kt; NOT checked against source here: long-stable API as documented at developer.android.com/reference/androidx/activity/result/contract/ActivityResultContract
+// Only the members the app uses; every body throws.
+package androidx.activity.result.contract;
+
+public abstract class ActivityResultContract<I, O> {
+}

@@ -1,0 +1,19 @@
+// TEST DOUBLE - signature-only API stub for the conformance compile (tests/test_android_core.py).
+// NOT part of the app build. Mirrors: androidx/androidx camera/camera-core/api/1.4.0-beta02.txt (androidx.camera:camera-core:1.4.1), read 6ff110c6
+// Only the members the app uses; every body throws.
+package androidx.camera.core;
+
+import java.nio.ByteBuffer;
+
+public interface ImageProxy extends AutoCloseable {
+  @Override void close();
+  int getWidth();
+  int getHeight();
+  PlaneProxy[] getPlanes();
+  ImageInfo getImageInfo();
+  interface PlaneProxy {
+    ByteBuffer getBuffer();
+    int getPixelStride();
+    int getRowStride();
+  }
+}

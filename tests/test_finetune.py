@@ -1,0 +1,121 @@
+"""``training.train --init``: seeding an RS-Net from a torchvision single-model state dict or from an
+rsnet-edge checkpoint (another resolution list mapped by BN interpolation); head re-initialisation."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+from torchvision import models as tvm
+
+from conftest import ROOT, subprocess_env
+from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
+from rsnet_edge.models import create_model, switchable_bns
+from training.finetune import init_model
+
+RS = (64, 48, 32)
+
+
+def _random_bn(model, seed=0):
+    """Non-trivial BN statistics and affine parameters, so a wrong or default BN is visible."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(1 + 0.2 * torch.randn(m.num_features, generator=g))
+                m.bias.copy_(0.2 * torch.randn(m.num_features, generator=g))
+                m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+    return model
+
+
+def test_init_from_torchvision_state_dict_reproduces_the_single_model(tmp_path):
+    torch.manual_seed(0)
+    single = _random_bn(tvm.mobilenet_v2(num_classes=4, width_mult=0.35)).eval()
+    path = tmp_path / "mbv2.pth"
+    torch.save(single.state_dict(), path)
+    torch.manual_seed(1)  # a different fresh init: only the file can make the logits agree
+    model = create_model("mobilenet_v2", RS, num_classes=4, width_mult=0.35)
+    notes = init_model(model, path, "mobilenet_v2")
+    assert notes == [f"init: weights from {path}, a single-model state dict (every BN set starts from its BN)"]
+    model.eval()
+    for sbn in switchable_bns(model):  # every BN set equal to the single model's BN
+        for bn in sbn.bns[1:]:
+            for k in ("weight", "bias", "running_mean", "running_var"):
+                assert torch.equal(getattr(bn, k), getattr(sbn.bns[0], k))
+    with torch.no_grad():
+        for r in RS:
+            x = torch.randn(2, 3, r, r)
+            assert torch.allclose(model(x), single(x), atol=1e-5), r
+
+
+def test_init_reinitialises_a_classifier_of_another_size(tmp_path):
+    single = _random_bn(tvm.resnet18(num_classes=1000))
+    path = tmp_path / "r18_imagenet_layout.pth"
+    torch.save(single.state_dict(), path)
+    torch.manual_seed(3)
+    model = create_model("resnet18", RS, num_classes=5)
+    fresh_head = model.fc.weight.detach().clone()
+    notes = init_model(model, path, "resnet18")
+    assert notes[-1] == f"init: classifier re-initialised (fc: 1000 classes in {path.name}, 5 in this run)"
+    assert torch.equal(model.fc.weight, fresh_head)  # left at its fresh init
+    assert torch.equal(model.conv1.weight, single.conv1.weight)  # everything else loaded
+    assert torch.equal(model.layer4[1].bn2.bns[2].running_var, single.layer4[1].bn2.running_var)
+
+
+def test_init_from_rsnet_checkpoint_maps_other_resolutions_by_bn_interpolation(tmp_path):
+    src = create_model("mobilenet_v2", (64, 32), num_classes=4, width_mult=0.35)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for sbn in switchable_bns(src):
+            for bn in sbn.bns:
+                bn.weight.copy_(torch.randn(bn.num_features, generator=g))
+                bn.running_var.copy_(0.5 + torch.rand(bn.num_features, generator=g))
+    path = tmp_path / "rs_64_32.pt"
+    save_checkpoint({"arch": "mobilenet_v2", "arch_args": {"num_classes": 4, "width_mult": 0.35},
+                     "resolutions": [64, 32], "class_names": list("abcd"), "mean": list(IMAGENET_MEAN),
+                     "std": list(IMAGENET_STD), "crop_pct": 0.875, "state_dict": src.state_dict(),
+                     "alpha": torch.zeros(2)}, path)
+    model = create_model("mobilenet_v2", (80, 64, 48, 32), num_classes=4, width_mult=0.35)
+    notes = init_model(model, path, "mobilenet_v2")
+    assert "BN of [48] interpolated from its sets; BN of [80] from its nearest set" in notes[0]
+    for s, d in zip(switchable_bns(src), switchable_bns(model)):
+        a, b = s.bns[0], s.bns[1]  # 64, 32
+        assert torch.equal(d.bns[0].weight, a.weight)              # 80: above the range, nearest (64)
+        assert torch.equal(d.bns[1].weight, a.weight)              # 64
+        assert torch.allclose(d.bns[2].weight, (a.weight + b.weight) / 2, atol=1e-6)  # 48: half way
+        assert torch.allclose(d.bns[2].running_var, (a.running_var + b.running_var) / 2, atol=1e-6)
+        assert torch.equal(d.bns[3].running_var, b.running_var)    # 32
+    src.eval(), model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x), src(x), atol=1e-5)
+
+
+def test_train_cli_init_with_a_1000_class_state_dict(tiny_data, tmp_path):
+    """The wiring in training.train: the notice, the weights in the trained checkpoint (lr ~0), the
+    4-class head, and --dropout recorded so the model rebuilds."""
+    single = _random_bn(tvm.mobilenet_v2(num_classes=1000, width_mult=0.35))
+    init = tmp_path / "imagenet_layout.pth"
+    torch.save(single.state_dict(), init)
+    out = tmp_path / "ft.pt"
+    r = subprocess.run([sys.executable, "-m", "training.train", "--arch", "mobilenet_v2", "--width-mult", "0.35",
+                        "--data", str(tiny_data), "--resolutions", "64", "32", "--epochs", "1",
+                        "--max-steps-per-epoch", "1", "--batch-size", "8", "--lr", "1e-9", "--workers", "0",
+                        "--dropout", "0.1", "--no-progress", "--init", str(init), "--out", str(out)],
+                       cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "init: classifier re-initialised (classifier.1: 1000 classes in imagenet_layout.pth, 4 in this run)" in r.stdout
+    ck = torch.load(out, weights_only=True)
+    sd = ck["state_dict"]
+    assert torch.allclose(sd["features.0.0.weight"], single.features[0][0].weight, atol=1e-6)
+    assert torch.allclose(sd["features.0.1.bns.1.weight"], single.features[0][1].weight, atol=1e-6)
+    assert sd["classifier.1.weight"].shape == (4, single.classifier[1].in_features)
+    assert ck["arch_args"]["dropout"] == 0.1 and ck["train_args"]["init"] == str(init)
+    from rsnet_edge.checkpoint import model_from_checkpoint
+    assert model_from_checkpoint(ck).classifier[0].p == 0.1
+
+
+# Bad --init files (missing, unreadable, not a state dict, wrong architecture or width) are rows of the
+# one bad-input table: tests/test_bad_inputs.py (train-init-*).

@@ -1,0 +1,259 @@
+"""Fold at load (issue 9): the RSFOLD compact form (ExecuTorch, LiteRT) and the ONNX form that ONNX
+Runtime folds itself.
+
+* RSFOLD: pack/unpack is exact (the unpacked program IS the folded program, byte for byte), every
+  folded conv of every resolution is found in a real ExecuTorch program, the runtime unpacks once
+  into a cache and reuses it only when its sha256 matches, and corrupt / truncated / mismatched
+  artifacts are refused with one line and nothing written to the cache.
+* ONNX: one .onnx with the shared weights once; ONNX Runtime's session has no Mul left after any
+  conv (every per-resolution BN folded into its conv) and matches the checkpoint at every entry.
+The Java unpacker's byte-exact agreement is tested in tests/test_android_core.py.
+"""
+
+import hashlib
+import json
+import struct
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from converters import prepare as P
+from rsnet_edge import rsfold
+from rsnet_edge.checkpoint import load_model
+from rsnet_edge.manifest import read_sidecar, sidecar_path
+from rsnet_edge.runtime import RuntimeLoadError, load
+from test_converters import RS, make_ckpt
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- format (no backend)
+def synthetic_program(seed=0):
+    """Program bytes with two folded weights in different layouts (channel-major and channel-last)."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((4, 3, 3, 3)).astype("<f4")
+    s1, s2 = rng.uniform(-2, 2, 4).astype("<f4"), rng.uniform(0.5, 2, 4).astype("<f4")
+    a = (w * s1[:, None, None, None]).astype("<f4")                 # OIHW: inner = 27
+    b = np.ascontiguousarray((w * s2[:, None, None, None]).transpose(1, 2, 3, 0))   # IHWO: inner = 1
+    head, mid, tail = rng.bytes(37), rng.bytes(5), rng.bytes(11)
+    prog = head + a.tobytes() + mid + b.tobytes() + tail
+    holes = [rsfold.Hole(len(head), w.reshape(-1), s1, 27),
+             rsfold.Hole(len(head) + a.nbytes + len(mid), np.ascontiguousarray(w.transpose(1, 2, 3, 0)).reshape(-1), s2, 1)]
+    return prog, holes
+
+
+def test_pack_unpack_exact_and_weights_once():
+    prog, holes = synthetic_program()
+    blob = rsfold.pack(prog, holes, "pte")
+    out, head = rsfold.unpack_bytes(blob)
+    assert out == prog and head["output"]["sha256"] == hashlib.sha256(prog).hexdigest()
+    # the two holes hold one weight tensor in two layouts: both stored, each once (108 floats)
+    assert [op["op"] for op in head["ops"]] == ["copy", "scale_f32", "copy", "scale_f32", "copy"]
+    assert len(blob) < len(prog) + 16 + len(json.dumps(head)) + 2 * 4 * 4 + 8
+
+
+def test_pack_refuses_a_hole_that_does_not_reproduce_the_program():
+    prog, holes = synthetic_program()
+    bad = rsfold.Hole(holes[0].offset, holes[0].weight, holes[0].scale * 1.0001, holes[0].inner)
+    with pytest.raises(rsfold.RsfoldError, match="does not reproduce"):
+        rsfold.pack(prog, [bad], "pte")
+
+
+def _rewrite_header(blob, fn):
+    (n,) = struct.unpack_from("<Q", blob, 8)
+    head = json.loads(blob[16:16 + n])
+    fn(head)
+    text = json.dumps(head).encode()
+    return blob[:8] + struct.pack("<Q", len(text)) + text + blob[16 + n:]
+
+
+def _flip_weight_byte(blob):
+    (n,) = struct.unpack_from("<Q", blob, 8)
+    head = json.loads(blob[16:16 + n])
+    op = next(o for o in head["ops"] if o["op"] == "scale_f32")
+    i = 16 + n + op["src"] + 5
+    return blob[:i] + bytes([blob[i] ^ 0x40]) + blob[i + 1:]
+
+
+BAD_CONTAINERS = [
+    ("bad magic", lambda b: b"NOTFOLD1" + b[8:], "bad magic"),
+    ("truncated", lambda b: b[:len(b) - 20], "truncated or corrupt"),
+    ("header cut", lambda b: b[:40], "truncated"),
+    ("weight byte flipped", _flip_weight_byte, "corrupt: it unpacks to sha256"),
+    ("unknown op", lambda b: _rewrite_header(b, lambda h: h["ops"][1].update(op="scale_f16")), "unknown"),
+    ("wrong size", lambda b: _rewrite_header(b, lambda h: h["output"].update(size=h["output"]["size"] + 1)),
+     "ops make"),
+    ("newer version", lambda b: _rewrite_header(b, lambda h: h.update(version=2)), "version"),
+]
+
+
+@pytest.mark.parametrize("name,mutate,message", BAD_CONTAINERS, ids=[c[0] for c in BAD_CONTAINERS])
+def test_corrupt_container_refused_nothing_cached(name, mutate, message, tmp_path):
+    prog, holes = synthetic_program()
+    bad = tmp_path / "m.pte.rsfold"
+    bad.write_bytes(mutate(rsfold.pack(prog, holes, "pte")))
+    cache = tmp_path / "cache"
+    with pytest.raises(rsfold.RsfoldError, match=message) as info:
+        rsfold.cached_unpack(bad, cache)
+    assert "\n" not in str(info.value)
+    assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_unpack_cli_writes_the_program(tmp_path):
+    prog, holes = synthetic_program(1)
+    src = tmp_path / "m.pte.rsfold"
+    src.write_bytes(rsfold.pack(prog, holes, "pte"))
+    out = tmp_path / "m.pte"
+    res = subprocess.run([sys.executable, "-m", "rsnet_edge.rsfold", str(src), str(out)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert out.read_bytes() == prog and res.stdout.split()[0] == hashlib.sha256(prog).hexdigest()
+    res = subprocess.run([sys.executable, "-m", "rsnet_edge.rsfold", str(src), str(src)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stderr.startswith("error:") and src.read_bytes()[:8] == rsfold.MAGIC
+
+
+# ----------------------------------------------------------------------------- a real ExecuTorch program
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return make_ckpt(tmp_path_factory.mktemp("fold") / "rs_tiny.pt", resolutions=RS + [32])
+
+
+@pytest.fixture(scope="module")
+def compact(ckpt):
+    """``python -m converters.executorch --ckpt X`` with no other flag: the documented default."""
+    res = subprocess.run([sys.executable, "-m", "converters.executorch", "--ckpt", str(ckpt)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = Path(ckpt).with_name("rs_tiny.pte.rsfold")            # default --out: beside the checkpoint
+    assert out.is_file() and sidecar_path(out).is_file()
+    return out
+
+
+def test_default_converter_writes_compact_form(compact, ckpt):
+    m = read_sidecar(compact)
+    assert m.weights == "shared" and m.extra["fold_at_load"] == "rsfold"
+    assert m.extra["rsfold_unfound"] == []                         # every conv of every resolution
+    n_convs = m.extra["convs"]
+    assert m.extra["rsfold_holes"] == n_convs * len(m.entries)
+    program, head = rsfold.unpack_bytes(compact.read_bytes())
+    assert hashlib.sha256(program).hexdigest() == m.artifact["unpacked"]["sha256"]
+    # the unpacked program stores every resolution's folded weights; the compact file each W once
+    model, _ = load_model(ckpt)
+    conv_bytes = 4 * sum(p.numel() for p in model.parameters() if p.dim() == 4)
+    assert len(program) - compact.stat().st_size > (len(m.entries) - 1.5) * conv_bytes
+
+
+def test_runtime_unpacks_once_and_matches_checkpoint(compact, ckpt, tmp_path):
+    cache = tmp_path / "cache"
+    clf = load(compact, cache=cache)
+    assert clf.stats.unpack_reused is False and len(list(cache.iterdir())) == 1
+    model, _ = load_model(ckpt)
+    for r in clf.resolutions:
+        x = clf.dummy_input(r)
+        with torch.no_grad():
+            want = model(torch.from_numpy(x)).numpy()
+        got = clf.run(x, r)
+        assert np.abs(got - want).max() <= 1e-3 and (got.argmax(1) == want.argmax(1)).all()
+    again = load(compact, cache=cache)
+    assert again.stats.unpack_reused is True
+    # a damaged cache entry is never trusted: re-unpacked from the artifact
+    cached = next(cache.iterdir())
+    cached.write_bytes(cached.read_bytes()[:-1] + b"\x00")
+    fixed = load(compact, cache=cache)
+    assert fixed.stats.unpack_reused is False
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == read_sidecar(compact).artifact["unpacked"]["sha256"]
+
+
+def test_mismatched_compact_artifacts_refused(compact, tmp_path):
+    import shutil
+    # (1) a truncated copy with its sidecar: the sha256 check refuses it before unpacking
+    t = tmp_path / "t.pte.rsfold"
+    t.write_bytes(compact.read_bytes()[:-100])
+    shutil.copy(sidecar_path(compact), sidecar_path(t))
+    cache = tmp_path / "cache"
+    with pytest.raises(RuntimeLoadError, match="sha256"):
+        load(t, cache=cache)
+    # (2) the same without a sidecar: the container itself is refused
+    sidecar_path(t).unlink()
+    with pytest.raises(RuntimeLoadError, match="truncated or corrupt"):
+        load(t, cache=cache)
+    # (3) a sidecar claiming BN sets for other resolutions than the artifact has
+    o = tmp_path / "o.pte.rsfold"
+    shutil.copy(compact, o)
+    side = json.loads(sidecar_path(compact).read_text())
+    for e in side["entries"]:
+        e["resolution"] += 8
+        e["entry"] = f"forward_{e['resolution']}"
+    side["default_resolution"] += 8
+    side["policy"] = {}
+    sidecar_path(o).write_text(json.dumps(side))
+    with pytest.raises(RuntimeLoadError, match="entry points|disagrees"):
+        load(o, cache=cache)
+    assert not cache.exists() or all(not p.name.startswith(".") for p in cache.iterdir())
+
+
+def test_compact_suffix_rule(ckpt, tmp_path):
+    from converters import executorch
+    with pytest.raises(P.ConversionError, match=r"\.pte\.rsfold"):
+        P.convert("executorch", executorch.lower, ckpt, tmp_path / "x.pte", quiet=True)
+    with pytest.raises(P.ConversionError, match="only --weights shared"):
+        P.convert("executorch", executorch.lower, ckpt, tmp_path / "x.pte.rsfold", weights="folded", quiet=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- ONNX Runtime folds itself
+def _ops(graph, c):
+    import onnx
+    for n in graph.node:
+        c[n.op_type] += 1
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                _ops(a.g, c)
+    return c
+
+
+@pytest.fixture(scope="module")
+def onnx_pair(ckpt, tmp_path_factory):
+    from converters import onnx as conv
+    d = tmp_path_factory.mktemp("onnx")
+    shared, folded = d / "rs.onnx", d / "rs_folded.onnx"
+    P.convert("onnx", conv.lower, ckpt, shared, quiet=True)
+    P.convert("onnx", conv.lower, ckpt, folded, weights="folded", quiet=True)
+    return shared, folded
+
+
+def test_onnx_runtime_folds_every_bn_into_its_conv(onnx_pair, ckpt, tmp_path):
+    import onnx
+    import onnxruntime as ort
+    shared, folded = onnx_pair
+    m = read_sidecar(shared)
+    n_convs, S = m.extra["convs"], len(m.entries)
+    before = _ops(onnx.load(str(shared)).graph, Counter())
+    assert before["Conv"] == before["Mul"] == n_convs * S and before["If"] == S - 1
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    opts.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(shared), opts, providers=["CPUExecutionProvider"])
+    after = _ops(onnx.load(str(tmp_path / "opt.onnx")).graph, Counter())
+    assert after["Conv"] == n_convs * S and after["Mul"] == 0 and after["BatchNormalization"] == 0
+    # W stored once: far smaller than the per-resolution folded form
+    assert shared.stat().st_size < 0.6 * folded.stat().st_size
+
+
+def test_onnx_matches_checkpoint_every_entry(onnx_pair, ckpt):
+    model, _ = load_model(ckpt)
+    for art in onnx_pair:
+        clf = load(art)
+        assert clf.resolutions == sorted(RS + [32], reverse=True)
+        for r in clf.resolutions:
+            x = clf.dummy_input(r)
+            with torch.no_grad():
+                want = model(torch.from_numpy(x)).numpy()
+            got = clf.run(x, r)
+            assert np.abs(got - want).max() <= 1e-3 and (got.argmax(1) == want.argmax(1)).all()
