@@ -286,17 +286,8 @@ def cached_unpack(path: str | os.PathLike, cache: str | os.PathLike | None = Non
     if target.is_file() and target.stat().st_size == head["output"]["size"] and _sha256_file(target) == want:
         return Unpacked(target, head["inner"], want, head["output"]["size"], True, time.perf_counter() - t)
     program, _ = unpack_bytes(data, p.name)                 # raises before anything is written
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{want}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(program)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from .manifest import atomic_write_bytes
+    atomic_write_bytes(target, program)                      # temp + fsync + rename, folder created
     return Unpacked(target, head["inner"], want, len(program), False, time.perf_counter() - t)
 
 

@@ -97,7 +97,7 @@ def test_profile_drives_latency_budget(bench_run):
     sel = Selector(pol)
     assert sel.select(100, False, latency_budget_ms=max(lo, hi) + 1, profile=profile) == 96
     # a budget between the two (or below both) must fall back to the faster entry
-    budget = lo if lo < hi else lo / 2
+    budget = lo if lo < hi else min(lo, hi) / 2      # (timing noise can make 64's p90 the larger)
     assert sel.select(100, False, latency_budget_ms=budget, profile=profile) == 64
     assert sel.switch_count == 1
 

@@ -118,6 +118,17 @@ def test_unpack_cli_writes_the_program(tmp_path):
     assert res.returncode == 2 and res.stderr.startswith("error:") and src.read_bytes()[:8] == rsfold.MAGIC
 
 
+def assert_matches_checkpoint(clf, ckpt):
+    """Every entry of a loaded artifact: logits within 1e-3 of the checkpoint's, same top-1."""
+    model, _ = load_model(ckpt)
+    for r in clf.resolutions:
+        x = clf.dummy_input(r)
+        with torch.no_grad():
+            want = model(torch.from_numpy(x)).numpy()
+        got = clf.run(x, r)
+        assert np.abs(got - want).max() <= 1e-3 and (got.argmax(1) == want.argmax(1)).all(), r
+
+
 # ----------------------------------------------------------------------------- a real ExecuTorch program
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
@@ -153,13 +164,7 @@ def test_runtime_unpacks_once_and_matches_checkpoint(compact, ckpt, tmp_path):
     cache = tmp_path / "cache"
     clf = load(compact, cache=cache)
     assert clf.stats.unpack_reused is False and len(list(cache.iterdir())) == 1
-    model, _ = load_model(ckpt)
-    for r in clf.resolutions:
-        x = clf.dummy_input(r)
-        with torch.no_grad():
-            want = model(torch.from_numpy(x)).numpy()
-        got = clf.run(x, r)
-        assert np.abs(got - want).max() <= 1e-3 and (got.argmax(1) == want.argmax(1)).all()
+    assert_matches_checkpoint(clf, ckpt)
     again = load(compact, cache=cache)
     assert again.stats.unpack_reused is True
     # a damaged cache entry is never trusted: re-unpacked from the artifact
@@ -247,13 +252,7 @@ def test_onnx_runtime_folds_every_bn_into_its_conv(onnx_pair, ckpt, tmp_path):
 
 
 def test_onnx_matches_checkpoint_every_entry(onnx_pair, ckpt):
-    model, _ = load_model(ckpt)
     for art in onnx_pair:
         clf = load(art)
         assert clf.resolutions == sorted(RS + [32], reverse=True)
-        for r in clf.resolutions:
-            x = clf.dummy_input(r)
-            with torch.no_grad():
-                want = model(torch.from_numpy(x)).numpy()
-            got = clf.run(x, r)
-            assert np.abs(got - want).max() <= 1e-3 and (got.argmax(1) == want.argmax(1)).all()
+        assert_matches_checkpoint(clf, ckpt)
