@@ -11,7 +11,7 @@ EPOCHS=${EPOCHS:-15}        # stage 1: the 96 px single-resolution model
 FT_EPOCHS=${FT_EPOCHS:-4}   # stage 2: the RS-Net fine-tune at 224..96 (2: faster, below 85 % at 224)
 mkdir -p "$OUT"
 start=$(date +%s)
-run() { echo; echo "+ $*"; "$@"; }
+run() { echo; echo "+ $*"; local t=$(date +%s); "$@"; echo "($(( $(date +%s) - t )) s)"; }
 
 [ -d "$OUT/data" ] || run python -m training.synthetic --out "$OUT/data" --classes 10 --train-per-class 100 --val-per-class 30
 # Training in two stages (README "Training on CPU in minutes"): most of the learning happens in a
@@ -22,24 +22,27 @@ run() { echo; echo "+ $*"; "$@"; }
 RECIPE=(--arch mobilenet_v2 --width-mult 0.35 --data "$OUT/data" --workers 1
         --crop-scale 0.35 --head-lr-scale 0.1 --zero-init-residual --dropout 0)
 run python -m training.train "${RECIPE[@]}" --resolutions 96 --epochs "$EPOCHS" --batch-size 32 --lr 0.1 \
-    --warmup-epochs 0.5 --out "$OUT/inet96.pt" --force
+    --warmup-epochs 0.5 --eval-every 5 --out "$OUT/inet96.pt" --force
 run python -m training.train "${RECIPE[@]}" --resolutions 224 192 160 128 96 --mred full --resolution-loss mean \
-    --epochs "$FT_EPOCHS" --batch-size 16 --lr 0.03 --warmup-epochs 0.1 --init "$OUT/inet96.pt" \
+    --epochs "$FT_EPOCHS" --batch-size 16 --lr 0.03 --warmup-epochs 0.1 --init "$OUT/inet96.pt" --eval-every 2 \
     --out "$OUT/rs_mbv2.pt" --force
 run python -m training.evaluate --ckpt "$OUT/rs_mbv2.pt" --data "$OUT/data" \
     --resolutions 224 208 192 160 128 112 96 --matrix --json "$OUT/eval.json"
 # one artifact per backend, each storing the shared weights once (--weights shared, the default):
 # ExecuTorch / LiteRT ship a compact .rsfold that becomes the BN-folded program when first loaded,
 # ONNX Runtime folds the .onnx itself when it creates the session, Core ML uses the affine encoding
-# (two conversions at a time, one per core; each one's output is shown when it ends)
+# (two conversions at a time, one per core, in lanes of about equal length; each one's output is
+# shown when it ends)
 convert() { local log="$OUT/convert_$1.log"; echo "+ python -m converters.$1 --ckpt $OUT/rs_mbv2.pt"
     OMP_NUM_THREADS=1 python -m converters.$1 --ckpt "$OUT/rs_mbv2.pt" > "$log" 2>&1 || { cat "$log"; return 1; }
     grep -E '^(wrote|error)' "$log" || true; }
 echo
-( convert executorch && convert onnx ) &        # -> rs_mbv2.pte.rsfold, rs_mbv2.onnx
+t=$(date +%s)
+( convert executorch && convert tflite ) &      # -> rs_mbv2.pte.rsfold, rs_mbv2.tflite.rsfold
 lane=$!
-convert tflite && convert coreml                # -> rs_mbv2.tflite.rsfold, rs_mbv2.mlpackage
+convert coreml && convert onnx                  # -> rs_mbv2.mlpackage, rs_mbv2.onnx
 wait "$lane"
+echo "($(( $(date +%s) - t )) s)"
 for a in rs_mbv2.pte.rsfold rs_mbv2.tflite.rsfold rs_mbv2.onnx rs_mbv2.mlpackage; do
     run python -m converters.verify "$OUT/$a" --ckpt "$OUT/rs_mbv2.pt" --images "$OUT/data/val" --no-baseline
 done

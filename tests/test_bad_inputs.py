@@ -179,6 +179,11 @@ CASES = [
     ("compare-resolution-7-no-skeleton", lambda w: ["training.compare", "--data", w["data"], "--epochs", "1",
                                                     "--resolutions", "64", "7", "--out-dir", w["dir"] / OUT / "cmp7"],
      2, "7 is outside 16..1024", [f"{OUT}/cmp7"]),
+    ("compare-jobs-0-no-skeleton", lambda w: ["training.compare", "--data", w["data"], "--epochs", "1",
+                                              "--jobs", "0", "--out-dir", w["dir"] / OUT / "cmpj"],
+     2, "--jobs must be >= 1, got 0", [f"{OUT}/cmpj"]),
+    ("train-eval-every-negative", lambda w: ["training.train", "--data", w["data"], "--out", w["dir"] / OUT / "e.pt",
+                                             "--eval-every", "-1"], 2, "--eval-every must be >= 0", [f"{OUT}/e.pt"]),
     ("bench-out-dir-is-file", lambda w: ["bench.run_device", w["pte"], "--out-dir", w["a_file"],
                                          "--no-baselines"], 2, "is an existing file", []),
     # 10: one rule for resolutions (integer in 16..1024)

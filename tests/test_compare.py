@@ -148,3 +148,38 @@ def test_compare_with_two_seeds_end_to_end(data, tmp_path):
         assert rep["top1_gain_over_inets"]["RS-Net"][k] == pytest.approx(statistics.mean(g))
         assert rep["top1_gain_std"]["RS-Net"][k] == pytest.approx(statistics.stdev(g))
     assert "+-" in (out / "compare.txt").read_text()
+
+
+def test_parallel_jobs_train_the_same_models_as_one_at_a_time(data, tmp_path):
+    """--jobs 2 (spawned worker processes) gives, model for model, the same per-image results as a
+    sequential run with the same thread count, and the same report; the unfinished jobs are the
+    only ones trained."""
+    from training.compare import main
+    base = ["--data", str(data), "--arch", "mobilenet_v2", "--width-mult", "0.35", "--epochs", "1",
+            "--resolutions", "48", "32", "--batch-size", "8", "--lr", "0.01", "--max-steps-per-epoch", "2",
+            "--workers", "0", "--no-progress", "--threads", "1", "--ablation", "vanilla"]
+    assert main(base + ["--out-dir", str(tmp_path / "seq")]) == 0
+    assert main(base + ["--jobs", "2", "--out-dir", str(tmp_path / "par")]) == 0
+    names = ("inet_48", "inet_32", "parallel", "rsnet", "vanilla")
+    for n in names:
+        seq = json.loads((tmp_path / "seq" / "results" / f"{n}.json").read_text())
+        par = json.loads((tmp_path / "par" / "results" / f"{n}.json").read_text())
+        assert par["correct"] == seq["correct"] and par["metrics"] == seq["metrics"], n
+    rs, rp = (json.loads((tmp_path / d / "compare.json").read_text()) for d in ("seq", "par"))
+    assert rp["columns"] == rs["columns"] and list(rp["columns"]) == [
+        "I-Nets", "I-48 (I-max)", "Parallel", "RS-Net", "Vanilla MRED"]
+
+
+def test_eval_every_validates_only_when_asked(data, tmp_path):
+    """--eval-every 0: no validation until the last epoch, whose metrics the checkpoint carries."""
+    import torch
+    from training.train import build_parser, train
+    out = tmp_path / "e.pt"
+    train(build_parser().parse_args([
+        "--data", str(data), "--arch", "mobilenet_v2", "--width-mult", "0.35", "--resolutions", "48", "32",
+        "--epochs", "2", "--batch-size", "8", "--lr", "0.01", "--max-steps-per-epoch", "1", "--workers", "0",
+        "--no-progress", "--eval-every", "0", "--out", str(out)]))
+    log = [json.loads(ln) for ln in (tmp_path / "e.pt.log.jsonl").read_text().splitlines()]
+    assert [bool(r["metrics"]) for r in log] == [False, True]
+    ck = torch.load(out, weights_only=True)
+    assert ck["metrics"] == log[-1]["metrics"] and set(ck["metrics"]) >= {"48", "32"}

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,8 @@ from rsnet_edge.models import DEFAULT_RESOLUTIONS, normalize_resolutions
 from training import train as trainer
 from training.data import collate_views, val_dataset
 from training.evaluate import evaluate, format_matrix
+
+ABLATIONS = ("vanilla", "from_students", "multi_crop", "resolution_loss", "dropout")
 
 # flags forwarded to training.train when given (name, type)
 PASS = (("batch-size", int), ("lr", float), ("weight-decay", float), ("momentum", float),
@@ -61,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--arch", default="mobilenet_v2", choices=sorted(trainer.ARCH_DEFAULTS))
     ap.add_argument("--epochs", type=int, required=True, help="per model")
     ap.add_argument("--resolutions", type=int, nargs="+", default=list(DEFAULT_RESOLUTIONS))
-    ap.add_argument("--ablation", action="store_true", help="also vanilla MRED, from-students, multi-crop, "
-                    "the other --resolution-loss, dropout switched")
+    ap.add_argument("--ablation", nargs="*", choices=ABLATIONS, metavar="NAME",
+                    help="also train RS-Net variants: vanilla (MRED Eq. 8), from_students, multi_crop, "
+                    "resolution_loss (the other --resolution-loss), dropout (switched); no NAME: all of them")
     ap.add_argument("--seeds", type=int, default=1, help="train every model with N seeds (--seed, --seed+1, ...); "
                     "tables show mean +- std")
     ap.add_argument("--budgets", type=int, nargs="*", default=[], metavar="M",
@@ -72,15 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0)
     for name, typ in PASS:
         ap.add_argument(f"--{name}", type=typ, help="passed to training.train")
+    ap.add_argument("--jobs", type=int, default=1, help="models trained at the same time, each in its own "
+                    "process with --threads (default: cores / jobs) threads (CPU; default 1)")
     ap.add_argument("--eval-batch-size", type=int, default=64)
     ap.add_argument("--no-progress", action="store_true")
     return ap
 
 
-def model_specs(resolutions: list[int], ablation: bool, budgets=(), resolution_loss: str | None = None,
+def model_specs(resolutions: list[int], ablation=None, budgets=(), resolution_loss: str | None = None,
                 dropout: float | None = None, arch: str = "mobilenet_v2") -> list[dict]:
     """(name, label, extra training flags, trained resolutions, epoch multiplier ``budget``) of every
-    model to train for one seed."""
+    model to train for one seed. ``ablation``: None/False (none), True or [] (all), or names from
+    :data:`ABLATIONS`."""
+    if ablation is None or ablation is False:
+        ablation = ()
+    elif ablation is True or len(ablation) == 0:
+        ablation = ABLATIONS
     def inets(m):
         sfx, lsfx = ("", "") if m == 1 else (f"_x{m}", f" x{m}")
         return [{"name": f"inet_{r}{sfx}", "label": f"I-{r}{lsfx}", "flags": ["--mred", "none"],
@@ -89,15 +100,15 @@ def model_specs(resolutions: list[int], ablation: bool, budgets=(), resolution_l
     specs = inets(1)
     specs += [{"name": "parallel", "label": "Parallel", "flags": ["--mred", "none"], "resolutions": resolutions},
               {"name": "rsnet", "label": "RS-Net", "flags": ["--mred", "full"], "resolutions": resolutions}]
-    if ablation:
-        other_loss = "mean" if (resolution_loss or "sum") == "sum" else "sum"
-        specs += [{"name": "vanilla", "label": "Vanilla MRED", "flags": ["--mred", "vanilla"], "resolutions": resolutions},
-                  {"name": "from_students", "label": "From students", "flags": ["--mred", "from_students"],
-                   "resolutions": resolutions},
-                  {"name": "multi_crop", "label": "Multi-crop", "flags": ["--mred", "full", "--multi-crop"],
-                   "resolutions": resolutions},
-                  {"name": f"rsnet_{other_loss}_loss", "label": f"RS-Net {other_loss} loss",
-                   "flags": ["--mred", "full", "--resolution-loss", other_loss], "resolutions": resolutions}]
+    other_loss = "mean" if (resolution_loss or "sum") == "sum" else "sum"
+    variants = {"vanilla": {"name": "vanilla", "label": "Vanilla MRED", "flags": ["--mred", "vanilla"]},
+                "from_students": {"name": "from_students", "label": "From students",
+                                  "flags": ["--mred", "from_students"]},
+                "multi_crop": {"name": "multi_crop", "label": "Multi-crop", "flags": ["--mred", "full", "--multi-crop"]},
+                "resolution_loss": {"name": f"rsnet_{other_loss}_loss", "label": f"RS-Net {other_loss} loss",
+                                    "flags": ["--mred", "full", "--resolution-loss", other_loss]}}
+    specs += [dict(variants[k], resolutions=resolutions) for k in ABLATIONS if k in ablation and k in variants]
+    if "dropout" in ablation:
         if arch == "mobilenet_v2":
             effective = 0.2 if dropout is None else dropout
             other = 0.0 if effective > 0 else 0.2
@@ -116,6 +127,8 @@ def model_specs(resolutions: list[int], ablation: bool, budgets=(), resolution_l
 def seeds_of(a: argparse.Namespace) -> list[int]:
     if a.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {a.seeds}")
+    if a.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {a.jobs}")
     if any(m < 1 for m in a.budgets):
         raise ValueError(f"--budgets must be >= 1, got {a.budgets}")
     return [a.seed + k for k in range(a.seeds)]
@@ -134,7 +147,7 @@ def settings_of(a: argparse.Namespace) -> dict:
 def train_argv(a: argparse.Namespace, spec: dict, ckpt: Path, extra: list[str]) -> list[str]:
     argv = ["--data", a.data, "--arch", a.arch, "--epochs", str(a.epochs * spec.get("budget", 1)),
             "--seed", str(spec.get("seed", a.seed)), "--resolutions", *map(str, spec["resolutions"]),
-            "--out", str(ckpt), "--resume", "auto"]
+            "--out", str(ckpt), "--resume", "auto", "--eval-every", "0"]  # evaluate_everywhere tests it after
     for name, _ in PASS:
         v = getattr(a, name.replace("-", "_"))
         if v is not None:
@@ -358,6 +371,28 @@ def plot(rep: dict, path: Path, arch: str) -> bool:
     return True
 
 
+def train_one(a: argparse.Namespace, spec: dict, out: Path, extra: list[str], settings: dict,
+              quiet: bool = False) -> dict:
+    """Train one model (resuming an unfinished checkpoint), evaluate it at every compared resolution
+    and write its results file; returns the results. Runs in the main process or a pool worker."""
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    ckpt = out / "models" / f"{spec['file']}.pt"
+    targs = trainer.build_parser().parse_args(train_argv(a, spec, ckpt, extra))
+    if quiet:
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()):   # per-epoch lines of parallel jobs would interleave
+            trainer.train(targs)
+    else:
+        trainer.train(targs)
+    r = evaluate_everywhere(ckpt, a, a.resolutions)
+    r["settings"] = settings
+    r["name"], r["label"] = spec["name"], spec["label"]
+    atomic_write_bytes(out / "results" / f"{spec['file']}.json", json.dumps(r).encode())
+    return r
+
+
 def run(a: argparse.Namespace, extra: list[str]) -> dict:
     a.resolutions = list(normalize_resolutions(a.resolutions))
     out = Path(a.out_dir)
@@ -379,9 +414,9 @@ def run(a: argparse.Namespace, extra: list[str]) -> dict:
     settings = settings_of(a)
     results: dict[str, dict] = {}
     t0 = time.time()
+    todo = []
     for i, spec in enumerate(jobs, 1):
         rpath = out / "results" / f"{spec['file']}.json"
-        ckpt = out / "models" / f"{spec['file']}.pt"
         head = f"[{i}/{len(jobs)}] {spec['label']} ({spec['file']}, resolutions {spec['resolutions']})"
         if rpath.is_file():
             r = json.loads(rpath.read_text())
@@ -390,17 +425,37 @@ def run(a: argparse.Namespace, extra: list[str]) -> dict:
                                  f"use another --out-dir")
             print(f"{head}: finished earlier, skipped ({rpath})", flush=True)
             results.setdefault(spec["name"], {})[spec["seed"]] = r
-            continue
-        print(f"{head}: training", flush=True)
-        targs = trainer.build_parser().parse_args(train_argv(a, spec, ckpt, extra))
-        trainer.train(targs)
-        print(f"{head}: evaluating at {a.resolutions}", flush=True)
-        r = evaluate_everywhere(ckpt, a, a.resolutions)
-        r["settings"] = settings
-        r["name"], r["label"] = spec["name"], spec["label"]
-        atomic_write_bytes(rpath, json.dumps(r).encode())
+        else:
+            todo.append((head, spec))
+
+    def done(head: str, spec: dict, r: dict) -> None:
         results.setdefault(spec["name"], {})[spec["seed"]] = r
-        print(f"{head}: top-1 " + "  ".join(f"{k}:{v['top1']:.1f}" for k, v in r["metrics"].items()), flush=True)
+        print(f"{head}: top-1 " + "  ".join(f"{k}:{v['top1']:.1f}" for k, v in r["metrics"].items())
+              + f" ({time.time() - t0:.0f} s)", flush=True)
+
+    if a.jobs == 1 or len(todo) <= 1:
+        for head, spec in todo:
+            print(f"{head}: training", flush=True)
+            done(head, spec, train_one(a, spec, out, extra, settings))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        b = argparse.Namespace(**vars(a))
+        b.no_progress = True                  # parallel bars would interleave; one line per finished model
+        if b.threads is None:
+            b.threads = max(1, (os.cpu_count() or 1) // a.jobs)
+        with ProcessPoolExecutor(a.jobs, mp_context=mp.get_context("spawn")) as pool:
+            running = {}
+            # the longest first (epochs x pixels), so that the last one to finish is a short one
+            todo.sort(key=lambda hs: -hs[1].get("budget", 1) * sum(r * r for r in hs[1]["resolutions"]))
+            for head, spec in todo:
+                running[pool.submit(train_one, b, spec, out, extra, settings, True)] = (head, spec)
+            print(f"training {len(todo)} model(s), {a.jobs} at a time, {b.threads} thread(s) each", flush=True)
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    head, spec = running.pop(f)
+                    done(head, spec, f.result())
     rep = build_report(a, specs, results)
     text = format_report(rep, a.arch)
     print()

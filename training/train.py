@@ -324,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "one process without float32 noise")
     ap.add_argument("--deterministic", action="store_true", help="deterministic algorithms (GPU)")
     ap.add_argument("--save-every", type=int, default=0, help="also checkpoint every K steps")
+    ap.add_argument("--eval-every", type=int, default=1, metavar="K",
+                    help="validate every K epochs and after the last one (0: after the last one only)")
     ap.add_argument("--resume", help="checkpoint with train_state to continue from, or 'auto' "
                     "(continue from --out if it holds an unfinished run)")
     ap.add_argument("--out", required=True, help="checkpoint path (.pt)")
@@ -345,6 +347,8 @@ def resolve_defaults(a: argparse.Namespace) -> argparse.Namespace:
         raise ValueError("--epochs and --batch-size must be positive")
     if a.save_every < 0:
         raise ValueError("--save-every must be >= 0")
+    if a.eval_every < 0:
+        raise ValueError(f"--eval-every must be >= 0, got {a.eval_every}")
     crop_scale(a.crop_scale)
     if a.warmup_epochs < 0:
         raise ValueError(f"--warmup-epochs must be >= 0, got {a.warmup_epochs}")
@@ -655,7 +659,7 @@ def train(a: argparse.Namespace) -> dict | None:
             "class_names": list(train_ds.classes), "mean": mean, "std": std, "crop_pct": crop_pct,
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "alpha": net.alpha.detach().float().cpu(),
-            "metrics": history[-1]["metrics"] if history else {}, "madds": madds, "params": counts,
+            "metrics": next((h["metrics"] for h in reversed(history) if h["metrics"]), {}), "madds": madds, "params": counts,
             "train_args": json_safe(vars(a)), "versions": versions(),
             "train_time_s": round(elapsed + time.time() - t_start, 1),
             "train_state": {
@@ -727,9 +731,11 @@ def train(a: argparse.Namespace) -> dict | None:
             dist.all_reduce(t)
             ep_skipped, ep_batches = int(t[0]), int(t[1])
             ep_sums = dict(zip(ep_sums, t[2:].tolist()))
-        metrics, skipped_val = evaluate_distributed(
-            model if dtype == torch.float32 else _CastInput(model, dtype), val_ds, a, device, net.alpha.detach() if S > 1 else None, rank, world,
-            progress=is_main and not a.no_progress)
+        metrics, skipped_val = {}, 0
+        if epoch + 1 == a.epochs or (a.eval_every > 0 and (epoch + 1) % a.eval_every == 0):
+            metrics, skipped_val = evaluate_distributed(
+                model if dtype == torch.float32 else _CastInput(model, dtype), val_ds, a, device,
+                net.alpha.detach() if S > 1 else None, rank, world, progress=is_main and not a.no_progress)
         rec = {"epoch": epoch + 1, "step": step, "time_s": round(elapsed + time.time() - t_start, 1),
                "lr": sched.get_last_lr()[0],
                "loss": {k: v / max(1, ep_batches) for k, v in ep_sums.items()},
@@ -742,7 +748,7 @@ def train(a: argparse.Namespace) -> dict | None:
             with open(a.log, "a") as f:
                 f.write(json.dumps(rec) + "\n")
             accs = "  ".join(f"{k}:{v['top1']:.1f}" for k, v in metrics.items())
-            print(f"epoch {epoch + 1}: loss {rec['loss']['total']:.3f}  top-1 {accs}"
+            print(f"epoch {epoch + 1}: loss {rec['loss']['total']:.3f}" + (f"  top-1 {accs}" if accs else "")
                   + (f"  (skipped {ep_skipped} unreadable train image(s))" if ep_skipped else ""), flush=True)
             ckpt = checkpoint(epoch + 1, 0, finished=epoch + 1 == a.epochs)
         if world > 1:
