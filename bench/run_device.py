@@ -323,27 +323,60 @@ def find_checkpoint(artifact: Path, ckpt: str | None) -> Path | None:
     return cand if cand is not None and cand.is_file() else None
 
 
-def folded_baseline(ckpt: Path, backend: str, resolution: int, out_dir: Path) -> Path:
+@dataclass(frozen=True)
+class Int8Calib:
+    """How an int8 artifact's single-resolution baselines are calibrated: the same folder and
+    number of images as the artifact itself (its manifest records them)."""
+    folder: Path
+    images: int
+
+
+def folded_baseline(ckpt: Path, backend: str, resolution: int, out_dir: Path,
+                    int8: Int8Calib | None = None) -> Path:
     """The folded single-resolution export of ``ckpt`` at ``resolution`` (converters' own
-    ``--weights folded`` path); reused when ``out_dir`` already holds one made from this ckpt."""
+    ``--weights folded`` path; with ``int8``, the plain PT2E int8 export calibrated at that
+    resolution); reused when ``out_dir`` already holds one made from this ckpt."""
     from converters import prepare
     from rsnet_edge.manifest import read_sidecar, sha256_file
 
+    dtype = "int8" if int8 is not None else "fp32"
     suffix = prepare.SUFFIXES[backend]
-    out = out_dir / f"{ckpt.stem}.folded_{resolution}{suffix}"
+    out = out_dir / f"{ckpt.stem}.folded_{resolution}{'.int8' if int8 else ''}{suffix}"
     if out.exists():
         try:
             m = read_sidecar(out)
+            cal = (m.extra.get("int8") or {}).get("calibration") or {}
             if (m.checkpoint.get("sha256") == sha256_file(ckpt) and m.resolutions == [resolution]
-                    and m.weights == "folded" and m.artifact.get("sha256") == sha256_file(out)):
+                    and m.weights == "folded" and m.dtype == dtype and m.artifact.get("sha256") == sha256_file(out)
+                    and (int8 is None or (cal.get("folder"), cal.get("images")) == (int8.folder.name, int8.images))):
                 return out
         except ValueError:
             pass
     from converters.verify import lower_of
     lower = lower_of(backend)
     out_dir.mkdir(parents=True, exist_ok=True)
-    prepare.convert(backend, lower, ckpt, out, resolutions=[resolution], weights="folded", quiet=True)
+    prepare.convert(backend, lower, ckpt, out, resolutions=[resolution], weights="folded", quiet=True,
+                    dtype=dtype, calib=int8.folder if int8 else None,
+                    calib_images=int8.images if int8 else prepare.INT8_CALIB_IMAGES)
     return out
+
+
+def int8_calib_of(it: "Loaded", calib: str | None) -> Int8Calib | None:
+    """The calibration of an int8 artifact's baselines (None for a float artifact). Raises
+    BenchError when its calibration folder is not given (``--calib``) or is not the one used."""
+    m = it.clf.manifest
+    if m.dtype != "int8":
+        return None
+    cal = (m.extra.get("int8") or {}).get("calibration") or {}
+    if not calib:
+        raise BenchError(f"{it.path.name} is int8: pass --calib DIR, the image folder it was calibrated on "
+                         f"({cal.get('folder', '?')}), for its int8 single-resolution baselines (or --no-baselines)")
+    folder = Path(calib)
+    if not folder.is_dir():
+        raise BenchError(f"--calib {folder} is not a folder")
+    if cal.get("folder") and folder.name != cal["folder"]:
+        raise BenchError(f"--calib {folder}: {it.path.name} was calibrated on a folder named {cal['folder']}")
+    return Int8Calib(folder, int(cal.get("images") or 0) or 256)
 
 
 def _one_thread() -> None:
@@ -351,20 +384,21 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def build_baselines(jobs: list[tuple[Path, str, int]], out_dir: Path, workers: int,
+def build_baselines(jobs: list[tuple], out_dir: Path, workers: int,
                     progress: bool = True) -> list[Path]:
-    """:func:`folded_baseline` for every (checkpoint, backend, resolution), ``workers`` conversions
-    at a time (separate processes, one thread each); results in the order of ``jobs``."""
+    """:func:`folded_baseline` for every (checkpoint, backend, resolution[, int8 calibration]),
+    ``workers`` conversions at a time (separate processes, one thread each); results in the order
+    of ``jobs``."""
     from tqdm import tqdm
 
     if workers <= 1 or len(jobs) <= 1:
-        return [folded_baseline(ck, b, r, out_dir) for ck, b, r in
+        return [folded_baseline(*job[:3], out_dir, *job[3:]) for job in
                 tqdm(jobs, desc="folded baselines (convert)", disable=not progress, leave=False)]
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_one_thread) as ex:
-        futures = [ex.submit(folded_baseline, ck, b, r, out_dir) for ck, b, r in jobs]
+        futures = [ex.submit(folded_baseline, *job[:3], out_dir, *job[3:]) for job in jobs]
         return [f.result() for f in tqdm(futures, desc="folded baselines (convert)", disable=not progress,
                                          leave=False)]
 
@@ -382,7 +416,7 @@ def summary_table(shared: Sequence[Loaded], baselines: dict[Path, dict[int, Load
     single-resolution exports of the same backend, from this run."""
     rows = []
     rs_all = sorted({r for it in shared for r in it.resolutions}, reverse=True)
-    head = f"{'artifact':<26} {'backend':<10} {'weights':<7} {'size/single':>11}  " + " ".join(
+    head = f"{'artifact':<26} {'backend':<10} {'weights':<7} {'dtype':<5} {'size/single':>11}  " + " ".join(
         f"{'@' + str(r):>7}" for r in rs_all) + "   first load (single)"
     rows.append(head)
     for it in shared:
@@ -398,11 +432,12 @@ def summary_table(shared: Sequence[Loaded], baselines: dict[Path, dict[int, Load
         loads = [x.load_ms + x.first_ms.get(r, 0.0) for r, x in b.items()]
         first = it.load_ms + it.first_ms.get(it.resolutions[0], 0.0)
         fl = f"{first:.0f} ms ({statistics.median(loads):.0f} ms)" if loads else f"{first:.0f} ms"
-        rows.append(f"{it.path.name[:26]:<26} {it.backend:<10} {it.clf.manifest.weights:<7} {size:>11}  "
+        rows.append(f"{it.path.name[:26]:<26} {it.backend:<10} {it.clf.manifest.weights:<7} "
+                    f"{it.clf.manifest.dtype:<5} {size:>11}  "
                     + " ".join(cells) + f"   {fl}")
     rows.append("latency columns: median over interleaved rounds of (this artifact / the folded "
-                "single-resolution export of that resolution), each round's fastest of --inner runs, "
-                "same backend, same run")
+                "single-resolution export of that resolution, same backend and dtype), each round's "
+                "fastest of --inner runs, same run")
     return rows
 
 
@@ -470,7 +505,7 @@ def _row(it: Loaded, r: int, host: str) -> dict[str, Any]:
     e = next((e for e in m.entries if e.resolution == r), None)
     return {
         "where": host, "artifact": it.path.name, "backend": it.backend, "kind": it.kind,
-        "weights": m.weights, "resolution": r, "entry": e.entry if e else "",
+        "weights": m.weights, "dtype": m.dtype, "resolution": r, "entry": e.entry if e else "",
         "trained": e.trained if e else "", "size_bytes": it.shipped_bytes,
         "unpack_ms": "" if it.unpack_ms is None else round(it.unpack_ms, 2),
         "warm_load_ms": "" if it.warm_load_ms is None else round(it.warm_load_ms, 2),
@@ -488,7 +523,7 @@ def _row(it: Loaded, r: int, host: str) -> dict[str, Any]:
     }
 
 
-CSV_FIELDS = ["where", "artifact", "backend", "kind", "weights", "resolution", "entry", "trained",
+CSV_FIELDS = ["where", "artifact", "backend", "kind", "weights", "dtype", "resolution", "entry", "trained",
               "size_bytes", "load_ms", "unpack_ms", "warm_load_ms", "first_ms", "p50_ms", "p90_ms", "mean_ms", "min_ms", "runs",
               "switch_ms", "reload_switch_ms", "rss_delta_mb", "peak_rss_mb", "top1", "top1_source",
               "madds", "device_model", "soc", "battery_pct", "battery_temp_c", "thermal"]
@@ -615,12 +650,18 @@ def run_host(a: argparse.Namespace) -> int:
                     notes.append(f"{it.path.name}: no folded baseline (pass --ckpt; the manifest's "
                                  f"checkpoint is not beside the artifact)")
                     continue
-                jobs += [(it, backend, ck, r) for r in it.resolutions]
+                int8 = int8_calib_of(it, a.calib)
+                jobs += [(it, backend, ck, r, int8) for r in it.resolutions]
             if jobs and baseline_dir is None:
                 tmp_baselines = Path(tempfile.mkdtemp(prefix="rsnet-bench-baselines-"))
-            outs = build_baselines([(ck, backend, r) for _, backend, ck, r in jobs],
-                                   baseline_dir or tmp_baselines, a.jobs, progress)
-            for (it, backend, ck, r), out in zip(jobs, outs):
+            # the longest conversions (int8: calibration) first, results back in job order
+            order = sorted(range(len(jobs)), key=lambda i: jobs[i][4] is None)
+            outs_sorted = build_baselines([(ck, backend, r, int8) for _, backend, ck, r, int8 in
+                                           (jobs[i] for i in order)], baseline_dir or tmp_baselines, a.jobs, progress)
+            outs = [None] * len(jobs)
+            for i, o in zip(order, outs_sorted):
+                outs[i] = o
+            for (it, backend, ck, r, _), out in zip(jobs, outs):
                 b = open_artifact(out, "folded", a.threads)
                 baselines.setdefault(it.path, {})[r] = b
         items = shared + [b for d in baselines.values() for b in d.values()]
@@ -698,6 +739,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="folded baselines converted in parallel (processes; default 2)")
     ap.add_argument("--no-baselines", action="store_true", help="skip the folded single-resolution baselines")
+    ap.add_argument("--calib", metavar="DIR", help="int8 artifacts: the image folder they were calibrated on; "
+                                                   "their baselines are int8 single-resolution exports calibrated "
+                                                   "on the same images")
     ap.add_argument("--threads", type=int,
                     help="CPU threads (LiteRT interpreter, ExecuTorch threadpool, torch)")
     ap.add_argument("--no-progress", action="store_true")
@@ -732,7 +776,7 @@ def main(argv=None) -> int:
             raise BenchError("--serial/--runner only apply with --adb")
         from rsnet_edge.cli import Output, check_outputs
         check_outputs([Output(a.out_dir, "--out-dir", "dir"), Output(a.baseline_dir, "--baseline-dir", "dir")],
-                      inputs=list(a.artifacts) + [a.ckpt, a.data])
+                      inputs=list(a.artifacts) + [a.ckpt, a.data, a.calib])
         return run_host(a)
     except (BenchError, ValueError, OSError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

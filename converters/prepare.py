@@ -387,9 +387,10 @@ def artifact_suffix(backend: str, weights: str, dtype: str = "fp32") -> str:
 
 
 def default_out(ckpt_path: str | os.PathLike, backend: str, weights: str, dtype: str = "fp32") -> Path:
-    """``runs/rs_mbv2.pt`` -> ``runs/rs_mbv2.pte.rsfold`` (shared) / ``runs/rs_mbv2.pte`` ..."""
+    """``runs/rs_mbv2.pt`` -> ``runs/rs_mbv2.pte.rsfold`` (shared) / ``runs/rs_mbv2.pte`` (affine,
+    folded) / ``runs/rs_mbv2.int8.pte`` (int8: never the name of a float export)..."""
     p = Path(ckpt_path)
-    return p.with_name(p.stem + artifact_suffix(backend, weights, dtype))
+    return p.with_name(p.stem + (".int8" if dtype == "int8" else "") + artifact_suffix(backend, weights, dtype))
 
 
 def run_cli(backend: str, suffix: str, lower: Lower, argv: Sequence[str] | None = None,
@@ -452,7 +453,8 @@ def convert(backend: str, lower: Lower, ckpt_path: str | os.PathLike, out: str |
         from converters.quantize import quantize_prepared
         try:
             prep.quantized, prep.info["int8"] = quantize_prepared(prep, cal, canonical=weights == "shared",
-                                                                  verbose=verbose, progress=not quiet)
+                                                                  verbose=verbose, progress=not quiet,
+                                                                  backend=backend)
         except ConversionError:
             raise
         except Exception as e:

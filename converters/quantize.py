@@ -20,7 +20,8 @@ canonical instead:
 
 When every channel's sign agrees across resolutions (BN ``gamma`` rarely changes sign) the int8
 tensors of all entries are bit-identical, and XNNPACK's named-data store (keyed by the sha256 of
-the bytes) stores each once without any packing. A conv whose signs differ between resolutions
+the bytes) / LiteRT's converter (identical constant buffers shared across signatures) stores each
+once without any packing. A conv whose signs differ between resolutions
 keeps one int8 tensor per distinct sign pattern (counted in the manifest as
 ``int8.sign_patterns_extra``); nothing else differs. Biases, weight scales and every activation
 scale/zero point are per resolution: each entry is calibrated on the eval views of the SAME real
@@ -30,6 +31,14 @@ ExecuTorch flow (torchao 0.18 / ExecuTorch 1.5.1): ``torch.export`` -> ``prepare
 ``XNNPACKQuantizer`` + ``get_symmetric_quantization_config(is_per_channel=True)`` (int8 activations
 per tensor, int8 weights per channel symmetric in [-127, 127]) -> calibration -> ``convert_pt2e``
 -> canonical weights written into the converted module -> ``torch.export`` again for lowering.
+
+LiteRT flow (litert-torch 0.10): the same steps with ``litert_torch.quantize.pt2e_quantizer``'s
+``PT2EQuantizer`` + ``get_symmetric_quantization_config(is_per_channel=True)`` (same scheme),
+``convert_pt2e(fold_quantize=False)`` (litert-torch's lowering takes the float weight followed by
+``quantize_per_channel``, not an int8 constant), the canonical weight written as the float
+``dequant(q, scale)`` with its scale (its converter quantizes that back to exactly ``q``), then
+``litert_torch.signature(...).convert(quant_config=QuantConfig(pt2e_quantizer=...))``. Its converter
+stores byte-identical constant buffers once across signatures (converters/tflite.py).
 """
 
 from __future__ import annotations
@@ -46,8 +55,17 @@ from torch import nn
 from converters.prepare import INT8_CALIB_IMAGES, ConversionError, Prepared, bn_scale_shift, conv_bn_pairs
 
 DEFAULT_CALIB_IMAGES = INT8_CALIB_IMAGES
-#: backends with an int8 path (the quantizer below is XNNPACK's)
-INT8_BACKENDS = ("executorch",)
+#: backends with an int8 path, each with its own PT2E quantizer (same scheme: int8 activations per
+#: tensor, int8 weights per channel symmetric in [-127, 127], eps 2**-12)
+INT8_BACKENDS = ("executorch", "tflite")
+SCHEMES = {"executorch": "xnnpack pt2e: int8 activations per tensor (affine), int8 weights per channel "
+                         "symmetric [-127, 127]",
+           "tflite": "litert-torch pt2e: int8 activations per tensor (affine), int8 weights per channel "
+                     "symmetric [-127, 127]"}
+#: convert_pt2e(fold_quantize=...): ExecuTorch takes the int8 weight as a constant; litert-torch's
+#: lowering needs the float weight + quantize_per_channel (its converter quantizes the constant;
+#: an int8 constant is refused: "stablehlo.uniform_dequantize ... got tensor<...xi8>")
+FOLD_QUANTIZE = {"executorch": True, "tflite": False}
 #: --weights forms int8 supports: shared (canonical int8 W, stored once) and folded (each entry's
 #: folded weight quantized directly: the plain PT2E export, e.g. the single-resolution baseline)
 INT8_WEIGHTS = ("shared", "folded")
@@ -63,8 +81,7 @@ class CalibrationError(ConversionError):
 
 
 def check_int8_args(backend: str, weights: str, calib) -> None:
-    if backend not in INT8_BACKENDS:
-        raise ConversionError(f"--dtype int8 is available for {', '.join(INT8_BACKENDS)} only, not {backend}")
+    _check_backend(backend)
     if weights not in INT8_WEIGHTS:
         raise ConversionError(f"--dtype int8 takes --weights {' or '.join(INT8_WEIGHTS)}, not {weights}")
     if calib is None:
@@ -137,26 +154,43 @@ def calibration_batches(cal: Calibration, resolution: int, mean: Sequence[float]
 
 
 # ------------------------------------------------------------------------------ quantizer
-def quantization_config():
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in INT8_BACKENDS:
+        raise ConversionError(f"--dtype int8 is available for {', '.join(INT8_BACKENDS)} only, not {backend}")
+
+
+def quantization_config(backend: str = "executorch"):
+    """The backend quantizer's own symmetric per-channel config (ExecuTorch: XNNPACK's; LiteRT:
+    litert_torch.quantize.pt2e_quantizer's)."""
+    _check_backend(backend)
+    if backend == "tflite":
+        from litert_torch.quantize.pt2e_quantizer import get_symmetric_quantization_config
+    else:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
     return get_symmetric_quantization_config(is_per_channel=True)
 
 
-def make_quantizer():
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
-    return XNNPACKQuantizer().set_global(quantization_config())
+def make_quantizer(backend: str = "executorch"):
+    _check_backend(backend)
+    if backend == "tflite":
+        from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer as Quantizer
+    else:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer as Quantizer
+    return Quantizer().set_global(quantization_config(backend))
 
 
-def weight_spec():
-    return quantization_config().weight
+def weight_spec(backend: str = "executorch"):
+    return quantization_config(backend).weight
 
 
-def weight_observer(eps: float | None = None):
+def weight_observer(eps: float | None = None, backend: str = "executorch"):
     """A fresh weight observer built from the spec the way ``prepare_pt2e`` builds it (the
     spec's dtype, range, qscheme and channel axis passed to its constructor); ``eps`` overrides
     the observer's lower bound on a scale."""
     import dataclasses
-    spec = weight_spec()
+    spec = weight_spec(backend)
     kwargs = dataclasses.asdict(spec)
     ctr = kwargs.pop("observer_or_fake_quant_ctr")
     if eps is not None:
@@ -165,15 +199,15 @@ def weight_observer(eps: float | None = None):
 
 
 @torch.no_grad()
-def quantize_weight(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_weight(w: torch.Tensor, backend: str = "executorch") -> tuple[torch.Tensor, torch.Tensor]:
     """(int8 tensor, float32 per-output-channel scales) of ``w`` as the quantizer's weight observer
     and ``quantize_per_channel`` make them, with one difference: the observer's floor on a scale
     (``eps`` = 2**-12) is lowered to float32's smallest normal number. The floor is meant for the
     weight that runs (the folded ``W * s_r``), not for ``W``: flooring ``scale(W)`` and then
     multiplying by ``|s_r| > 1`` would make a small channel's step coarser than quantizing ``W * s_r``
     directly. Without it, ``scale(W) * |s_r|`` is never coarser than the direct step."""
-    spec = weight_spec()
-    obs = weight_observer(eps=float(torch.finfo(torch.float32).tiny))
+    spec = weight_spec(backend)
+    obs = weight_observer(eps=float(torch.finfo(torch.float32).tiny), backend=backend)
     obs(w.detach().float())
     scale, zp = obs.calculate_qparams()
     q = torch.ops.quantized_decomposed.quantize_per_channel.default(
@@ -181,8 +215,8 @@ def quantize_weight(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q, scale.float()
 
 
-def observer_eps() -> float:
-    return float(weight_observer().eps)
+def observer_eps(backend: str = "executorch") -> float:
+    return float(weight_observer(backend=backend).eps)
 
 
 @dataclass
@@ -190,13 +224,14 @@ class CanonicalConv:
     """The shared int8 ``q(W)`` of one conv and what resolution r derives from it."""
     q: torch.Tensor            # int8, the conv's weight shape
     scale: torch.Tensor        # float32 [out_channels], scale(W)
+    eps: float = 2 ** -12      # the backend weight observer's floor on a scale (a zero channel's scale)
 
     def for_scale(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(int8 weight, float32 weight scales) for the folded weight ``W * s``."""
         sign = torch.sign(s).to(torch.int8)
         q = self.q * sign.reshape(-1, *([1] * (self.q.dim() - 1)))
         scale = (self.scale * s.abs().float()).float()
-        scale = torch.where(s == 0, torch.full_like(scale, observer_eps()), scale)
+        scale = torch.where(s == 0, torch.full_like(scale, self.eps), scale)
         return q.to(torch.int8), scale
 
 
@@ -280,21 +315,26 @@ def activation_qparams(gm: torch.fx.GraphModule) -> list[tuple[float, int]]:
 
 def quantize_entry(folded: nn.Module, reference: nn.Module, resolution: int, cal: Calibration,
                    mean: Sequence[float], std: Sequence[float], crop_pct: float,
-                   canonical: dict[str, CanonicalConv] | None = None) -> QuantizedEntry:
-    """PT2E-quantize one folded eval module, calibrated on ``cal`` at ``resolution``. With
-    ``canonical`` (conv name -> CanonicalConv of the unfolded W), every folded conv weight is
-    replaced by the canonical int8 tensor and scales derived from ``reference``'s BN."""
+                   canonical: dict[str, CanonicalConv] | None = None,
+                   backend: str = "executorch") -> QuantizedEntry:
+    """PT2E-quantize one folded eval module with ``backend``'s quantizer, calibrated on ``cal`` at
+    ``resolution``. With ``canonical`` (conv name -> CanonicalConv of the unfolded W), every folded
+    conv weight is replaced by the canonical int8 tensor and scales derived from ``reference``'s BN.
+
+    ExecuTorch's converted module holds the int8 weight as a constant (``fold_quantize``); LiteRT's
+    holds the float weight and a ``quantize_per_channel`` node that its converter folds: there the
+    shipped float weight is ``dequant(q, scale)``, which quantizes back to exactly ``q``."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     x = torch.zeros(2, 3, resolution, resolution)
     batch = torch.export.Dim("batch", min=1, max=1024)
     gm = torch.export.export(folded.eval(), (x,), dynamic_shapes=({0: batch},)).module()
-    prepared = prepare_pt2e(gm, make_quantizer())
+    prepared = prepare_pt2e(gm, make_quantizer(backend))
     names = _conv_weight_names(prepared)
     with torch.no_grad():
         for xb in calibration_batches(cal, resolution, mean, std, crop_pct):
             prepared(xb)
-    conv = convert_pt2e(prepared)
+    conv = convert_pt2e(prepared, fold_quantize=FOLD_QUANTIZE[backend])
     nodes = {n.name: n for n in conv.graph.nodes}
     scales_of = {p.name: bn_scale_shift(p.bn)[0] for p in conv_bn_pairs(reference)}
     folded_w = {n: m.weight.detach() for n, m in folded.named_modules() if isinstance(m, nn.Conv2d)}
@@ -304,7 +344,16 @@ def quantize_entry(folded: nn.Module, reference: nn.Module, resolution: int, cal
         if not (dq.op == "call_function" and "dequantize_per_channel" in str(dq.target)):
             raise ConversionError(f"int8: conv {conv_name} has no per-channel int8 weight after convert_pt2e")
         q_node, s_node = dq.args[0], dq.args[1]
-        direct = (_get_attr(conv, q_node.target), _get_attr(conv, s_node.target))
+        w_node = None                     # LiteRT: the float weight quantize_per_channel reads
+        if q_node.op == "call_function" and "quantize_per_channel" in str(q_node.target):
+            w_node = q_node.args[0]
+            direct = (torch.ops.quantized_decomposed.quantize_per_channel.default(
+                _get_attr(conv, w_node.target).detach().float(), *(a if not isinstance(a, torch.fx.Node)
+                                                                   else _get_attr(conv, a.target)
+                                                                   for a in q_node.args[1:])),
+                _get_attr(conv, s_node.target))
+        else:
+            direct = (_get_attr(conv, q_node.target), _get_attr(conv, s_node.target))
         shipped = direct
         if canonical is not None and conv_name in canonical and conv_name in scales_of:
             shipped = canonical[conv_name].for_scale(scales_of[conv_name])
@@ -313,23 +362,29 @@ def quantize_entry(folded: nn.Module, reference: nn.Module, resolution: int, cal
             stats["differing"] += st["differing"]
             stats["max_err_steps"] = max(stats["max_err_steps"], st["max_err_steps"])
             stats["direct_max_err_steps"] = max(stats["direct_max_err_steps"], st["direct_max_err_steps"])
-            _set_attr(conv, q_node.target, shipped[0].contiguous())
+            if w_node is None:
+                _set_attr(conv, q_node.target, shipped[0].contiguous())
+            else:                         # round(dequant(q, s) / s) == q exactly (|q| <= 127)
+                _set_attr(conv, w_node.target, dequant(*shipped).contiguous())
             _set_attr(conv, s_node.target, shipped[1].contiguous())
         weights[conv_name] = shipped
     conv.recompile()
     return QuantizedEntry(resolution, conv, activation_qparams(conv), weights, stats)
 
 
-def canonical_convs(prep: Prepared) -> dict[str, CanonicalConv]:
+def canonical_convs(prep: Prepared, backend: str = "executorch") -> dict[str, CanonicalConv]:
     """conv name -> q(W), scale(W) of the shared (unfolded) weight, quantized once."""
     ref = prep.references[prep.default_resolution]
-    return {p.name: CanonicalConv(*quantize_weight(p.conv.weight)) for p in conv_bn_pairs(ref)}
+    eps = observer_eps(backend)
+    return {p.name: CanonicalConv(*quantize_weight(p.conv.weight, backend), eps=eps) for p in conv_bn_pairs(ref)}
 
 
 def quantize_prepared(prep: Prepared, cal: Calibration, canonical: bool = True, verbose: bool = False,
-                      progress: bool = True) -> tuple[dict[int, QuantizedEntry], dict[str, Any]]:
-    """Every served resolution of ``prep`` (its FOLDED modules) as int8; facts for the manifest.
-    ``canonical``: ship the canonical int8 W (``--weights shared``), else each entry's own."""
+                      progress: bool = True, backend: str = "executorch"
+                      ) -> tuple[dict[int, QuantizedEntry], dict[str, Any]]:
+    """Every served resolution of ``prep`` (its FOLDED modules) as int8 with ``backend``'s
+    quantizer; facts for the manifest. ``canonical``: ship the canonical int8 W (``--weights
+    shared``), else each entry's own."""
     from tqdm import tqdm
 
     from rsnet_edge.cli import quiet
@@ -342,13 +397,13 @@ def quantize_prepared(prep: Prepared, cal: Calibration, canonical: bool = True, 
               file=sys.stderr)
     ck = prep.ckpt
     with quiet(verbose):
-        canon = canonical_convs(prep) if canonical else None
+        canon = canonical_convs(prep, backend) if canonical else None
     out: dict[int, QuantizedEntry] = {}
     for r in tqdm(prep.resolutions, desc=f"int8 calibration ({len(cal.images)} images)", unit="res",
                   disable=not progress):
         with quiet(verbose):               # torch.export / torchao warnings only with --verbose
             out[r] = quantize_entry(prep.modules[r], prep.references[r], r, cal, ck["mean"], ck["std"],
-                                    ck.get("crop_pct", 0.875), canon)
+                                    ck.get("crop_pct", 0.875), canon, backend)
     # distinct int8 weight tensors per conv across resolutions (1 = stored once)
     distinct: dict[str, set[str]] = {}
     for e in out.values():
@@ -357,8 +412,7 @@ def quantize_prepared(prep: Prepared, cal: Calibration, canonical: bool = True, 
     extra = sum(len(v) - 1 for v in distinct.values())
     extra_bytes = sum((len(v) - 1) * out[prep.default_resolution].weights[k][0].numel()
                       for k, v in distinct.items())
-    facts = {"scheme": "xnnpack pt2e: int8 activations per tensor (affine), int8 weights per channel "
-                       "symmetric [-127, 127]",
+    facts = {"scheme": SCHEMES[backend],
              "canonical_weights": canonical,
              "calibration": cal.facts(),
              "int8_weight_tensors_extra": extra, "int8_weight_bytes_extra": int(extra_bytes),

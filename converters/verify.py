@@ -260,7 +260,7 @@ def single_export_size(backend: str, ckpt: dict, resolution: int, dtype: str = "
     if dtype == "int8":
         from converters.quantize import load_calibration, quantize_prepared
         prep.quantized, _ = quantize_prepared(prep, load_calibration(calib, 32), canonical=False,
-                                              verbose=_VERBOSE, progress=False)
+                                              verbose=_VERBOSE, progress=False, backend=backend)
     with tempfile.TemporaryDirectory(prefix="rsnet-single-") as d:
         out = Path(d) / f"single{suffix}"
         with quiet(_VERBOSE):                 # the backend's conversion log only with --verbose

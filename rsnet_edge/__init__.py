@@ -2,6 +2,10 @@
 
 __version__ = "0.1.0"
 
+from ._startup import guard_imports as _guard  # noqa: E402  (before the heavy imports below)
+
+_guard()
+
 from .manifest import Manifest, ManifestError  # noqa: E402,F401
 from .models import (DEFAULT_RESOLUTIONS, ResolutionError, SwitchableBatchNorm2d,  # noqa: E402,F401
                      create_model, to_single_resolution)

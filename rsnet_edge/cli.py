@@ -222,6 +222,8 @@ def run(main: Callable[..., int | None], argv: Sequence[str] | None = None,
     """Run a CLI's ``main``: known errors -> ``error: <one line>`` on stderr and exit 2; Ctrl-C ->
     ``interrupted`` and exit 130 (``main``'s ``finally`` blocks have removed its temp files).
     ``--verbose`` (or RSNET_EDGE_DEBUG=1) re-raises with the full traceback instead."""
+    from rsnet_edge._startup import release_imports
+    release_imports()
     args = sys.argv[1:] if argv is None else list(argv)
     if debug is None:
         debug = "--verbose" in args or "--debug" in args or os.environ.get("RSNET_EDGE_DEBUG") == "1"

@@ -66,7 +66,7 @@ def table(archs=tuple(PAPER_TABLE2), resolutions=(224, 192, 160, 128, 96), num_c
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
+def main(argv=None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m rsnet_edge.flops",
@@ -74,5 +74,11 @@ if __name__ == "__main__":
     ap.add_argument("--arch", nargs="+", default=list(PAPER_TABLE2))
     ap.add_argument("--resolutions", type=int, nargs="+", default=[224, 192, 160, 128, 96])
     ap.add_argument("--num-classes", type=int, default=1000)
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     print(table(a.arch, a.resolutions, a.num_classes))
+    return 0
+
+
+if __name__ == "__main__":
+    from .cli import run as _run
+    raise SystemExit(_run(main))

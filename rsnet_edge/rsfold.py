@@ -317,4 +317,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from .cli import run as _run
+    raise SystemExit(_run(main))

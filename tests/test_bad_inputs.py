@@ -267,6 +267,18 @@ CASES = [
           ("affine", lambda w: ["--dtype", "int8", "--weights", "affine", "--calib", w["data"] / "train"],
            "--dtype int8 takes --weights shared or folded"),
       ]],
+    # LiteRT int8: the same calibration checks (converters.quantize), before anything is written
+    *[(f"tflite-int8-{name}", lambda w, extra=extra: ["converters.tflite", "--ckpt", w["ckpt"], "--out",
+                                                      w["dir"] / OUT / "q.tflite", *extra(w)], 2, msg,
+       [f"{OUT}/q.tflite"])
+      for name, extra, msg in [
+          ("calib-missing", lambda w: ["--dtype", "int8", "--calib", w["dir"] / "nope"], "nope does not exist"),
+          ("calib-no-images", lambda w: ["--dtype", "int8", "--calib", w["a_dir"]], "a_folder holds no images"),
+          ("calib-unreadable", lambda w: ["--dtype", "int8", "--calib", w["bad_calib"].parent],
+           "bad_calib can be read"),
+          ("no-calib", lambda w: ["--dtype", "int8"], "needs --calib DIR"),
+          ("calib-without-int8", lambda w: ["--calib", w["data"] / "train"], "--calib is for --dtype int8"),
+      ]],
 ]
 
 
@@ -293,9 +305,14 @@ def test_cli_refuses(ws, name, argv, rc, needle, absent):
 
 
 # ------------------------------------------------------------------------------- Ctrl-C (11)
-@pytest.mark.parametrize("which", ["convert", "train"])
+@pytest.mark.parametrize("which", ["convert", "train", "while-importing"])
 def test_ctrl_c_one_line_exit_130_nothing_half_written(ws, tmp_path, which):
-    if which == "convert":
+    wait = 8                                        # imports done, model built, work under way
+    if which == "while-importing":                  # torch & the backends still being imported
+        out = tmp_path / "i.tflite"
+        argv = ["converters.tflite", "--ckpt", ws["ckpt"], "--out", out]
+        wait = 1.0
+    elif which == "convert":
         out = tmp_path / "c.tflite"
         # seven entry points: lowering lasts well past the 8 s below even on an idle machine
         argv = ["converters.tflite", "--ckpt", ws["ckpt"], "--out", out, *PLAIN,
@@ -307,14 +324,14 @@ def test_ctrl_c_one_line_exit_130_nothing_half_written(ws, tmp_path, which):
                 "--no-progress"]
     p = subprocess.Popen([sys.executable, "-m", *map(str, argv)], cwd=ROOT, env=subprocess_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)                                   # imports done, model built, work under way
+    time.sleep(wait)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err[-3000:]
     lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.strip() and not ln.startswith("epoch")]
     assert lines[-1] == "interrupted" and "Traceback" not in err, err[-3000:]
     assert not [q for q in tmp_path.iterdir() if ".tmp-" in q.name]
-    if which == "convert":
+    if which != "train":
         assert not out.exists() and not sidecar_path(out).exists()
     elif out.exists():              # an epoch that finished before Ctrl-C: a whole, resumable checkpoint
         import torch

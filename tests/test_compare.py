@@ -183,3 +183,19 @@ def test_eval_every_validates_only_when_asked(data, tmp_path):
     assert [bool(r["metrics"]) for r in log] == [False, True]
     ck = torch.load(out, weights_only=True)
     assert ck["metrics"] == log[-1]["metrics"] and set(ck["metrics"]) >= {"48", "32"}
+
+
+def test_skipping_validation_changes_no_weight(data, tmp_path):
+    """--eval-every only decides when to validate: the trained weights are bit-identical."""
+    import torch
+    from training.train import build_parser, train
+    ws = {}
+    for k in ("1", "0"):
+        out = tmp_path / f"e{k}.pt"
+        train(build_parser().parse_args([
+            "--data", str(data), "--arch", "mobilenet_v2", "--width-mult", "0.35", "--resolutions", "48", "32",
+            "--epochs", "2", "--batch-size", "8", "--lr", "0.01", "--max-steps-per-epoch", "2", "--workers", "1",
+            "--dropout", "0.2", "--no-progress", "--eval-every", k, "--out", str(out)]))
+        ws[k] = torch.load(out, weights_only=True)["state_dict"]
+    assert ws["1"].keys() == ws["0"].keys()
+    assert all(torch.equal(ws["1"][n], ws["0"][n]) for n in ws["1"])

@@ -23,13 +23,14 @@ def work(tmp_path_factory, tiny_data):
     return {"dir": d, "ckpt": make_ckpt(d / "rs.pt", resolutions=RES), "data": tiny_data}
 
 
-def _convert(work, name, weights, resolutions=RES):
-    from converters import executorch
+def _convert(work, name, weights, resolutions=RES, backend="executorch"):
+    import importlib
     from converters.prepare import convert
     out = work["dir"] / name
     if not out.exists():
-        convert("executorch", executorch.lower, work["ckpt"], out, resolutions=resolutions, weights=weights,
-                dtype="int8", quiet=True, calib=work["data"] / "train", calib_images=CALIB_N)
+        convert(backend, importlib.import_module(f"converters.{backend}").lower, work["ckpt"], out,
+                resolutions=resolutions, weights=weights, dtype="int8", quiet=True,
+                calib=work["data"] / "train", calib_images=CALIB_N)
     return out
 
 
@@ -38,14 +39,14 @@ def shared(work):
     return _convert(work, "rs_int8.pte", "shared")
 
 
-def _quantized(work, resolutions=RES, canonical=True):
+def _quantized(work, resolutions=RES, canonical=True, backend="executorch"):
     """What the converter quantized (deterministic: same images, same observers)."""
     from converters.prepare import prepare
     from converters.quantize import load_calibration, quantize_prepared
     from rsnet_edge.checkpoint import load_checkpoint
-    prep = prepare(load_checkpoint(work["ckpt"]), resolutions, "shared", backend="executorch")
+    prep = prepare(load_checkpoint(work["ckpt"]), resolutions, "shared", backend=backend)
     entries, facts = quantize_prepared(prep, load_calibration(work["data"] / "train", CALIB_N),
-                                       canonical=canonical, progress=False)
+                                       canonical=canonical, progress=False, backend=backend)
     return prep, entries, facts
 
 
@@ -191,3 +192,156 @@ def test_verify_and_load_int8(shared, work):
     clf.set_resolution(48)
     img = sorted((work["data"] / "val").rglob("*.*"))[0]
     assert len(clf.predict([img], topk=2)[0]) == 2
+
+
+# ------------------------------------------------------------------- LiteRT (.tflite) int8
+@pytest.fixture(scope="module")
+def tfl_shared(work):
+    return _convert(work, "rs_int8.tflite", "shared", backend="tflite")
+
+
+@pytest.fixture(scope="module")
+def tfl_quantized(work):
+    return _quantized(work, backend="tflite")
+
+
+def _tfl_model(path):
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+    return fbu.read_model_from_bytearray(bytearray(path.read_bytes()))
+
+
+def test_tflite_int8_quantizer_is_litert_torchs_own():
+    """The LiteRT path quantizes with litert-torch's PT2EQuantizer, per-channel symmetric weights."""
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer
+    from converters.quantize import make_quantizer, weight_spec
+    assert isinstance(make_quantizer("tflite"), PT2EQuantizer)
+    spec = weight_spec("tflite")
+    assert spec.qscheme == torch.per_channel_symmetric and (spec.quant_min, spec.quant_max) == (-127, 127)
+
+
+def test_tflite_int8_one_file_one_signature_per_resolution_float_io(tfl_shared, tfl_quantized):
+    """A plain .tflite: forward_<r> per resolution + the forward alias, float32 I/O, every dense
+    conv's canonical int8 tensor stored once (LiteRT's converter shares identical constant buffers
+    across signatures), dtype int8 in both manifests."""
+    from ai_edge_litert import schema_py_generated as fb
+    from ai_edge_litert.interpreter import Interpreter
+    from converters.verify import embedded_manifest
+    prep, entries, _ = tfl_quantized
+    interp = Interpreter(model_path=str(tfl_shared))
+    sigs = interp.get_signature_list()
+    assert set(sigs) == {"forward_64", "forward_48", "forward"}
+    for name in sigs:
+        runner = interp.get_signature_runner(name)
+        (inp,) = runner.get_input_details().values()
+        (out,) = runner.get_output_details().values()
+        assert inp["dtype"] == np.float32 and out["dtype"] == np.float32, name
+    data = tfl_shared.read_bytes()
+    for name in _dense_convs(prep):
+        q = entries[RES[0]].weights[name][0]
+        assert torch.equal(q, entries[RES[1]].weights[name][0]), name
+        assert data.count(q.permute(0, 2, 3, 1).contiguous().numpy().tobytes()) == 1, name
+    model = _tfl_model(tfl_shared)
+    int8_bufs = [[t.buffer for t in sg.tensors if t.type == fb.TensorType.INT8
+                  and model.buffers[t.buffer].data is not None and len(model.buffers[t.buffer].data)]
+                 for sg in model.subgraphs]
+    assert len(int8_bufs) == len(RES) and len(int8_bufs[0]) > 10
+    assert int8_bufs[0] == int8_bufs[1]               # every int8 weight tensor: the same buffer
+    man = json.loads((tfl_shared.parent / (tfl_shared.name + ".manifest.json")).read_text())
+    assert man["dtype"] == "int8" and man["weights"] == "shared" and man["backend"] == "tflite"
+    st = man["extra"]["int8_storage"]
+    assert st["int8_weight_tensors"] == len(RES) * st["int8_weight_buffers"]
+    assert man["extra"]["int8"]["int8_weight_tensors_extra"] == 0
+    assert embedded_manifest(tfl_shared).dtype == "int8"
+
+
+def test_tflite_int8_is_calibrated_per_resolution(tfl_shared, tfl_quantized):
+    """Each signature carries its own resolution's calibration: every per-tensor int8 activation
+    scale in its subgraph is one of that entry's PT2E activation scales, and mostly not one of the
+    other resolution's (the input QUANTIZE's included: its params are the entry's first)."""
+    from ai_edge_litert import schema_py_generated as fb
+    prep, entries, _ = tfl_quantized
+    model = _tfl_model(tfl_shared)
+
+    def is_in(x, scales):
+        return any(abs(x - a) <= 1e-6 * a for a in scales)
+
+    act = {r: [s for s, _ in entries[r].act_qparams] for r in RES}
+    assert sum(x != y for x, y in zip(act[64], act[48])) > len(act[64]) // 2
+    for sig in model.signatureDefs:
+        key = sig.signatureKey.decode() if isinstance(sig.signatureKey, bytes) else sig.signatureKey
+        r = prep.entries()[key][0]
+        other = [o for o in RES if o != r][0]
+        sg = model.subgraphs[sig.subgraphIndex]
+        first = sg.operators[0]
+        assert model.operatorCodes[first.opcodeIndex].builtinCode == fb.BuiltinOperator.QUANTIZE
+        qt = sg.tensors[first.outputs[0]].quantization
+        assert (float(qt.scale[0]), int(qt.zeroPoint[0])) == pytest.approx(entries[r].act_qparams[0], rel=1e-6)
+        scales = [float(t.quantization.scale[0]) for t in sg.tensors
+                  if t.type == fb.TensorType.INT8 and t.quantization is not None
+                  and t.quantization.scale is not None and len(t.quantization.scale) == 1]
+        assert len(scales) > 10
+        assert all(is_in(x, act[r]) for x in scales), key
+        assert sum(is_in(x, act[other]) for x in scales) < len(scales) // 2, key
+
+
+def test_tflite_int8_logits_match_the_pt2e_reference(tfl_shared, tfl_quantized, work):
+    """The .tflite (LiteRT interpreter) vs the PT2E-converted torch module it was lowered from, on
+    real validation views: LiteRT's integer kernels (int32 biases, fixed-point requantization, an
+    int8 MEAN) are not PT2E's float simulation, so the bound is a few output quantization steps
+    (measured on this tiny random model: max 5, mean 1.3 of a 255-step output range), same top-1."""
+    from converters.verify import Runner
+    from rsnet_edge.preprocess import eval_batch, load_rgb
+    prep, entries, _ = tfl_quantized
+    ck = prep.ckpt
+    ims = [load_rgb(p) for p in sorted((work["data"] / "val").rglob("*.*"))[:6]]
+    runner = Runner("tflite", tfl_shared)
+    for entry, (r, _) in prep.entries().items():
+        x = eval_batch(ims, r, ck["mean"], ck["std"], ck["crop_pct"])
+        got = runner.run(entry, x)
+        with torch.no_grad():
+            ref = entries[r].module(torch.from_numpy(x)).numpy()
+        steps = np.abs(got - ref) / entries[r].act_qparams[-1][0]     # in output quantization steps
+        assert steps.max() <= 8 and steps.mean() <= 2, (entry, steps.max(), steps.mean())
+        assert (got.argmax(1) == ref.argmax(1)).mean() >= 5 / 6, entry
+
+
+def test_verify_and_load_tflite_int8(tfl_shared, work):
+    import rsnet_edge
+    from converters.verify import verify
+    rep = verify(tfl_shared, work["ckpt"], images=work["data"] / "val", baseline=False, log=lambda s: None)
+    n_val = len([p for p in (work["data"] / "val").rglob("*.*") if p.is_file()])
+    assert rep["backend"] == "tflite"
+    assert set(rep["entries"]) == {"forward_64", "forward_48", "forward"}
+    for e in rep["entries"].values():
+        assert e["n"] == n_val and e["top1_agree"] >= 0.9 * n_val and e["ok"]
+    clf = rsnet_edge.load(tfl_shared)
+    clf.set_resolution(48)
+    img = sorted((work["data"] / "val").rglob("*.*"))[0]
+    assert len(clf.predict([img], topk=2)[0]) == 2
+
+
+def test_bench_measures_int8_against_int8_single_exports(shared, work, tmp_path):
+    """bench.run_device on an int8 artifact: its baselines are int8 single-resolution exports
+    (weights folded, dtype int8) calibrated on the same number of images of the same folder, and
+    its summary row says int8; without --calib it refuses in one line before measuring."""
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT, subprocess_env
+    from rsnet_edge.manifest import read_sidecar
+    base = [sys.executable, "-m", "bench.run_device", str(shared), "--ckpt", str(work["ckpt"]), "--runs", "2",
+            "--warmup", "1", "--switch-rounds", "1", "--no-progress"]
+    r = subprocess.run(base + ["--out-dir", str(tmp_path / "b0")], cwd=ROOT, env=subprocess_env(),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "is int8: pass --calib DIR" in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "b0").exists()
+    r = subprocess.run(base + ["--calib", str(work["data"] / "train"), "--baseline-dir", str(tmp_path / "bl"),
+                               "--out-dir", str(tmp_path / "b1")], cwd=ROOT, env=subprocess_env(),
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    for res in RES:
+        m = read_sidecar(tmp_path / "bl" / f"rs.folded_{res}.int8.pte")
+        assert (m.dtype, m.weights, m.resolutions) == ("int8", "folded", [res])
+        assert m.extra["int8"]["calibration"]["images"] == CALIB_N
+    assert re.search(r"^rs_int8.pte +executorch +shared +int8 +\d\.\d+x +\d\.\d+x", r.stdout, re.M), r.stdout[-3000:]
