@@ -116,6 +116,11 @@ def test_multi_seed_report_means_and_paired_std():
     assert rep["per_seed"]["1"]["RS-Net"]["32"] == 40.0
     text = format_report(rep, "mobilenet_v2")
     assert "mean +- std over 3 seeds" in text and "70.0+-10.0" in text and "(+0.0+-10.0)" in text
+    from training.compare import format_markdown
+    md = format_markdown(rep).splitlines()
+    assert md[0].startswith("| top-1 % (mean ± std over 3 seeds") and md[0].endswith("| 48 | 32 | params |")
+    assert "| RS-Net | 66.7 ± 5.8 (-3.3 ± 15.3) | 50.0 ± 10.0 (+0.0 ± 10.0) |" in "\n".join(md)
+    assert md[-1] == "I-max drop from 48 to 32: 40.0 ± 17.3 points"
 
 
 def test_compare_with_two_seeds_end_to_end(data, tmp_path):

@@ -334,6 +334,34 @@ def format_report(rep: dict, arch: str) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(rep: dict) -> str:
+    """The Table 2 part of the report as a Markdown table (``compare.md``): one row per model, one
+    column per resolution, top-1 as mean +- std over seeds and the paired gain over the I-Nets of
+    the same budget in parentheses."""
+    keys = [str(r) for r in rep["resolutions"]]
+    n = len(rep.get("seeds", [0]))
+    std, gstd = rep.get("columns_std", {}), rep.get("top1_gain_std", {})
+    base = rep.get("gain_base", {})
+    head = (f"top-1 % ({'mean ± std over ' + str(n) + ' seeds; ' if n > 1 else ''}"
+            f"gain over the I-Nets{', paired by seed' if n > 1 else ''})")
+    lines = [f"| {head} | " + " | ".join(keys) + " | params |", "|---" * (len(keys) + 2) + "|"]
+    for c, col in rep["columns"].items():
+        cells = []
+        for k in keys:
+            cell = f"{col[k]['top1']:.1f}" + (f" ± {std[c][k]['top1']:.1f}" if n > 1 else "")
+            if c in rep["top1_gain_over_inets"]:
+                g = rep["top1_gain_over_inets"][c][k]
+                cell += f" ({g:+.1f}" + (f" ± {gstd[c][k]:.1f}" if n > 1 else "") + ")"
+            cells.append(cell)
+        label = c + (f" (vs {base[c]})" if base.get(c, "I-Nets") != "I-Nets" else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {_mparams(rep['total_params'].get(c, 0))} |")
+    if "imax_drop_at_lowest" in rep:
+        d = rep["imax_drop_at_lowest"]
+        lines += ["", f"I-max drop from {keys[0]} to {keys[-1]}: {d['mean']:.1f}"
+                  + (f" ± {d['std']:.1f}" if n > 1 else "") + " points"]
+    return "\n".join(lines) + "\n"
+
+
 def plot(rep: dict, path: Path, arch: str) -> bool:
     """Paper Fig. 1 style: top-1 vs MAdds. False (and a note) when matplotlib is missing."""
     try:
@@ -463,8 +491,9 @@ def run(a: argparse.Namespace, extra: list[str]) -> dict:
     report_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(report_dir / "compare.txt", (text + "\n").encode())
     atomic_write_bytes(report_dir / "compare.json", json.dumps(rep, indent=1).encode())
+    atomic_write_bytes(report_dir / "compare.md", format_markdown(rep).encode())
     drew = plot(rep, report_dir / "compare.png", a.arch)
-    print(f"\nwrote {report_dir / 'compare.txt'}, {report_dir / 'compare.json'}"
+    print(f"\nwrote {report_dir / 'compare.txt'}, {report_dir / 'compare.json'}, {report_dir / 'compare.md'}"
           + (f", {report_dir / 'compare.png'}" if drew else "") + f" ({time.time() - t0:.0f} s)")
     return rep
 
