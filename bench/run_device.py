@@ -376,7 +376,8 @@ def int8_calib_of(it: "Loaded", calib: str | None) -> Int8Calib | None:
         raise BenchError(f"--calib {folder} is not a folder")
     if cal.get("folder") and folder.name != cal["folder"]:
         raise BenchError(f"--calib {folder}: {it.path.name} was calibrated on a folder named {cal['folder']}")
-    return Int8Calib(folder, int(cal.get("images") or 0) or 256)
+    from converters.prepare import INT8_CALIB_IMAGES
+    return Int8Calib(folder, int(cal.get("images") or 0) or INT8_CALIB_IMAGES)
 
 
 def _one_thread() -> None:
@@ -654,16 +655,13 @@ def run_host(a: argparse.Namespace) -> int:
                 jobs += [(it, backend, ck, r, int8) for r in it.resolutions]
             if jobs and baseline_dir is None:
                 tmp_baselines = Path(tempfile.mkdtemp(prefix="rsnet-bench-baselines-"))
-            # the longest conversions (int8: calibration) first, results back in job order
-            order = sorted(range(len(jobs)), key=lambda i: jobs[i][4] is None)
-            outs_sorted = build_baselines([(ck, backend, r, int8) for _, backend, ck, r, int8 in
-                                           (jobs[i] for i in order)], baseline_dir or tmp_baselines, a.jobs, progress)
-            outs = [None] * len(jobs)
-            for i, o in zip(order, outs_sorted):
-                outs[i] = o
+            jobs.sort(key=lambda j: j[4] is None)      # the longest conversions (int8: calibration) first
+            outs = build_baselines([(ck, backend, r, int8) for _, backend, ck, r, int8 in jobs],
+                                   baseline_dir or tmp_baselines, a.jobs, progress)
             for (it, backend, ck, r, _), out in zip(jobs, outs):
                 b = open_artifact(out, "folded", a.threads)
                 baselines.setdefault(it.path, {})[r] = b
+            baselines = {it.path: baselines[it.path] for it in shared if it.path in baselines}  # artifact order
         items = shared + [b for d in baselines.values() for b in d.values()]
         measure_latency(items, a.runs, a.warmup, progress, a.inner)
         for it in tqdm(shared, desc="switch inside artifact", disable=not progress, leave=False):

@@ -159,21 +159,26 @@ def test_int8_size_vs_single_and_direct_exports(work, shared):
     assert folded.stat().st_size > shared.stat().st_size
 
 
-def test_int8_logits_match_the_pt2e_reference(shared, quantized, work):
-    """The ExecuTorch program vs the PT2E-converted torch module (the backend's own reference):
-    within a few output quantization steps, on real validation views."""
+def _artifact_vs_pt2e(backend, artifact, quantized, work):
+    """(entry, artifact logits, PT2E-module logits, the output's quantization step) per entry, on
+    6 real validation views at the entry's resolution."""
     from converters.verify import Runner
     from rsnet_edge.preprocess import eval_batch, load_rgb
     prep, entries, _ = quantized
     ck = prep.ckpt
     ims = [load_rgb(p) for p in sorted((work["data"] / "val").rglob("*.*"))[:6]]
-    runner = Runner("executorch", shared)
+    runner = Runner(backend, artifact)
     for entry, (r, _) in prep.entries().items():
         x = eval_batch(ims, r, ck["mean"], ck["std"], ck["crop_pct"])
-        got = runner.run(entry, x)
         with torch.no_grad():
             ref = entries[r].module(torch.from_numpy(x)).numpy()
-        step = entries[r].act_qparams[-1][0]           # the output's quantization step
+        yield entry, runner.run(entry, x), ref, entries[r].act_qparams[-1][0]
+
+
+def test_int8_logits_match_the_pt2e_reference(shared, quantized, work):
+    """The ExecuTorch program vs the PT2E-converted torch module (the backend's own reference):
+    within a few output quantization steps, on real validation views."""
+    for entry, got, ref, step in _artifact_vs_pt2e("executorch", shared, quantized, work):
         assert np.abs(got - ref).max() <= 4 * step, (entry, np.abs(got - ref).max() / step)
 
 
@@ -289,18 +294,8 @@ def test_tflite_int8_logits_match_the_pt2e_reference(tfl_shared, tfl_quantized, 
     real validation views: LiteRT's integer kernels (int32 biases, fixed-point requantization, an
     int8 MEAN) are not PT2E's float simulation, so the bound is a few output quantization steps
     (measured on this tiny random model: max 5, mean 1.3 of a 255-step output range), same top-1."""
-    from converters.verify import Runner
-    from rsnet_edge.preprocess import eval_batch, load_rgb
-    prep, entries, _ = tfl_quantized
-    ck = prep.ckpt
-    ims = [load_rgb(p) for p in sorted((work["data"] / "val").rglob("*.*"))[:6]]
-    runner = Runner("tflite", tfl_shared)
-    for entry, (r, _) in prep.entries().items():
-        x = eval_batch(ims, r, ck["mean"], ck["std"], ck["crop_pct"])
-        got = runner.run(entry, x)
-        with torch.no_grad():
-            ref = entries[r].module(torch.from_numpy(x)).numpy()
-        steps = np.abs(got - ref) / entries[r].act_qparams[-1][0]     # in output quantization steps
+    for entry, got, ref, step in _artifact_vs_pt2e("tflite", tfl_shared, tfl_quantized, work):
+        steps = np.abs(got - ref) / step                              # in output quantization steps
         assert steps.max() <= 8 and steps.mean() <= 2, (entry, steps.max(), steps.mean())
         assert (got.argmax(1) == ref.argmax(1)).mean() >= 5 / 6, entry
 
