@@ -39,10 +39,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.run_device import (PROFILE_FORMAT, PROFILE_VERSION, BenchError, percentile, write_outputs)
+from bench.measure import BenchError, percentile
+from bench.report import write_outputs
+from rsnet_edge import backends
+from rsnet_edge.policy import THERMAL_STATES as THERMAL_NAMES  # Android's constants, coolest first
+from rsnet_edge.profile import PROFILE_FORMAT, PROFILE_VERSION
 
-THERMAL_NAMES = ("none", "light", "moderate", "severe", "critical", "emergency", "shutdown")
-RUNNER_FOR_SUFFIX = {".pte": "executor_runner", ".tflite": "benchmark_model"}
 LITERT_BACKEND_FLAGS = {"xnnpack": "--use_xnnpack=true", "gpu": "--use_gpu=true",
                         "nnapi": "--use_nnapi=true", "npu": "--use_npu=true",
                         "hexagon": "--use_hexagon=true", "cpu": None}
@@ -271,16 +273,16 @@ def runner_command(kind: str, runner: str, model: str, entry: str, runs: int, wa
     return cmd + list(extra)
 
 
-def _program_suffix(p: Path) -> str:
-    """``.pte`` / ``.tflite``, also for the compact ``x.pte.rsfold`` / ``x.tflite.rsfold``."""
-    name = p.name.lower()
-    return Path(name[:-len(".rsfold")]).suffix if name.endswith(".rsfold") else p.suffix.lower()
+def _phone_runner(p: Path) -> str | None:
+    """The runner binary kind for an artifact (``x.pte`` and the compact ``x.pte.rsfold`` alike)."""
+    spec = backends.for_suffix(backends.program_suffix(p))
+    return spec.adb_runner if spec is not None else None
 
 
 def _program(p: Path) -> Path:
     """What the runner loads: the artifact, or the unpacked RSFOLD program (the same bytes the app's
     FoldUnpacker writes on the phone), from the host's unpack cache."""
-    if not p.name.lower().endswith(".rsfold"):
+    if not backends.is_rsfold(p):
         return p
     from rsnet_edge.rsfold import RsfoldError, cached_unpack
     try:
@@ -301,10 +303,11 @@ def run_adb(a: argparse.Namespace) -> int:
     for p in artifacts:
         if not p.is_file():
             raise AdbError(f"{p} does not exist")
-        k = RUNNER_FOR_SUFFIX.get(_program_suffix(p))
+        k = _phone_runner(p)
         if k is None:
-            raise AdbError(f"{p.name}: --adb runs .pte / .pte.rsfold (executor_runner) or .tflite / "
-                           f".tflite.rsfold (benchmark_model) artifacts")
+            runs = "; ".join(f"{b.suffix} / {b.suffix}{backends.RSFOLD_SUFFIX} ({b.adb_runner})"
+                             for b in backends.BACKENDS.values() if b.adb_runner)
+            raise AdbError(f"{p.name}: --adb runs {runs} artifacts")
         kinds.add(k)
     if len(kinds) > 1:
         raise AdbError("one --runner serves one artifact kind: bench .pte and .tflite in separate runs")

@@ -24,17 +24,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from converters.prepare import artifact_size, prepare, sample_input
-from converters.verify import Runner
+from converters.pipeline import convert, lower_of
+from converters.prepare import prepare, sample_input
+from rsnet_edge import backends
 from rsnet_edge.checkpoint import load_checkpoint
+from rsnet_edge.files import artifact_size, atomic_write_bytes
 from rsnet_edge.manifest import entry_name
+from rsnet_edge.runtime import load
 
-SUFFIX = {"executorch": ".pte", "tflite": ".tflite"}
+#: backends that lower the affine encodings and run here (ONNX folds its BN itself: folded only)
+ENCODING_BACKENDS = tuple(b.name for b in backends.converted() if "affine" in b.encodings and b.runs_here())
 
 
-def lower_fn(backend):
-    from converters import executorch, tflite
-    return {"executorch": executorch.lower, "tflite": tflite.lower}[backend]
+def entry_runner(clf, resolution: int):
+    """A callable running one preprocessed batch through ``forward_<resolution>`` of an artifact
+    opened by the library runtime (the entry loaded once, on the first call)."""
+    name = entry_name(resolution)
+    return lambda x: clf.run_entry(name, x)
 
 
 def parse_encoding(spec: str) -> tuple[str, str | None, float]:
@@ -48,7 +54,7 @@ def parse_encoding(spec: str) -> tuple[str, str | None, float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.encodings", description=__doc__.split("\n\n")[0])
     ap.add_argument("--ckpt", required=True)
-    ap.add_argument("--backends", nargs="+", default=["executorch", "tflite"], choices=sorted(SUFFIX))
+    ap.add_argument("--backends", nargs="+", default=list(ENCODING_BACKENDS), choices=ENCODING_BACKENDS)
     ap.add_argument("--encodings", nargs="+", default=["folded", "affine", "hybrid", "affine:0.02"])
     ap.add_argument("--resolutions", type=int, nargs="+")
     ap.add_argument("--rounds", type=int, default=15)
@@ -65,15 +71,14 @@ def main(argv=None) -> int:
     calls = {}          # (backend, label, resolution) -> callable
     xs = {}
     for backend in args.backends:
-        lower, suf = lower_fn(backend), SUFFIX[backend]
+        lower, suf = lower_of(backend), backends.get(backend).suffix
         res = args.resolutions or list(prepare(ckpt, check=False).resolutions)
         # single-resolution folded baselines, one per resolution
         for r in res:
             out = work / f"{backend}_single_{r}{suf}"
             if not out.exists():
-                lower(prepare(ckpt, [r], "folded"), "{}", out, "fp32")
-            run = Runner(backend, out, threads=args.threads)
-            calls[(backend, "single", r)] = run.prepare(entry_name(r))
+                convert(backend, lower, args.ckpt, out, resolutions=[r], weights="folded", quiet=True)
+            calls[(backend, "single", r)] = entry_runner(load(out, verify=False, num_threads=args.threads), r)
             results.setdefault(backend, {}).setdefault("single", {})[r] = {"size": artifact_size(out)}
         for spec in args.encodings:
             weights, enc, budget = parse_encoding(spec)
@@ -81,12 +86,13 @@ def main(argv=None) -> int:
             t = time.time()
             prep = prepare(ckpt, res, weights, enc, budget)
             if not out.exists():
-                lower(prep, "{}", out, "fp32")
-            run = Runner(backend, out, threads=args.threads)
+                convert(backend, lower, args.ckpt, out, resolutions=res, weights=weights, encoding=enc,
+                        fold_budget=budget, quiet=True)
             row = {"size": artifact_size(out), "convert_s": round(time.time() - t, 1),
                    "folded_convs": f"{prep.folded_convs}/{prep.total_convs}", "maxdiff": 0.0}
+            clf = load(out, verify=False, num_threads=args.threads)
             for r in res:
-                f = run.prepare(entry_name(r))
+                f = entry_runner(clf, r)
                 calls[(backend, spec, r)] = f
                 x = xs.setdefault(r, sample_input(r).numpy())
                 with torch.no_grad():
@@ -128,7 +134,7 @@ def main(argv=None) -> int:
                   f"{row['maxdiff']:8.1e} " +
                   " ".join(f"{row['ms'][r]:7.2f}({row['ms'][r] / single_ms[r]:.2f}x)" for r in res))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+        atomic_write_bytes(args.json, json.dumps(results, indent=2, default=str).encode())
     return 0
 
 

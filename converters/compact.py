@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from converters.prepare import ConversionError, Prepared, bn_scale_shift, conv_bn_pairs
+from rsnet_edge import backends
 from rsnet_edge.rsfold import Hole, pack
 
 PERMS = list(itertools.permutations(range(4)))
-INNER_OF_BACKEND = {"executorch": "pte", "tflite": "tflite"}
 
 
 @dataclass
@@ -72,12 +72,13 @@ def find_holes(data: bytes, prep: Prepared) -> tuple[list[Hole], list[str]]:
 
 def pack_program(data: bytes, prep: Prepared, backend: str) -> tuple[bytes, PackReport]:
     """RSFOLD bytes for a lowered folded program; refuses one in which no weight could be found."""
-    if backend not in INNER_OF_BACKEND:
+    inner = backends.get(backend).rsfold_inner
+    if inner is None:
         raise ConversionError(f"--weights shared (fold at load) is not available for {backend}")
     holes, missing = find_holes(data, prep)
     if not holes:
         raise ConversionError(f"no folded conv weight found in the {backend} program: its weight "
                               f"layout is not one this converter knows")
-    blob = pack(data, holes, INNER_OF_BACKEND[backend])
+    blob = pack(data, holes, inner)
     return blob, PackReport(len(holes), sum(h.size for h in holes), len(data), missing)
 

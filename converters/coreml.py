@@ -29,10 +29,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from converters.prepare import MANIFEST_KEY, ConversionError, Prepared, run_cli, sample_input
+from converters.pipeline import run_cli
+from converters.prepare import ConversionError, Prepared, bn_scale_shift, conv_bn_pairs, sample_input
+from rsnet_edge.backends import MANIFEST_KEY
 from rsnet_edge.manifest import entry_name
 
-SUFFIX = ".mlpackage"
 INPUT_NAME, OUTPUT_NAME = "x", "logits"
 
 
@@ -46,7 +47,6 @@ def fold_map(prep: Prepared, resolution: int) -> dict:
     """Folded conv weight bytes (``W * s_r``, as converters.prepare folds them) -> (W, s_r)."""
     import numpy as np
 
-    from converters.prepare import bn_scale_shift, conv_bn_pairs
     out = {}
     for p in conv_bn_pairs(prep.references[resolution]):
         w = p.conv.weight.detach()
@@ -277,7 +277,7 @@ def read_package(path) -> dict:
 
 
 def main(argv=None) -> int:
-    return run_cli("coreml", SUFFIX, lower, argv, dtypes=("fp32", "fp16"))
+    return run_cli("coreml", lower, argv)
 
 
 if __name__ == "__main__":

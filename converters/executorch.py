@@ -18,10 +18,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from converters.prepare import ET_MANIFEST_METHOD, ConversionError, Prepared, run_cli, sample_input
+from converters.pipeline import run_cli
+from converters.prepare import ConversionError, Prepared, sample_input
+from rsnet_edge.backends import ET_MANIFEST_METHOD, get
 
-SUFFIX = ".pte"
-DTYPES = ("fp32", "int8")
+DTYPES = get("executorch").dtypes
 
 
 def lower(prep: Prepared, manifest_json: str, tmp: Path, dtype: str) -> dict:
@@ -48,7 +49,7 @@ def lower(prep: Prepared, manifest_json: str, tmp: Path, dtype: str) -> dict:
 
 
 def main(argv=None) -> int:
-    return run_cli("executorch", SUFFIX, lower, argv, dtypes=DTYPES)
+    return run_cli("executorch", lower, argv)
 
 
 if __name__ == "__main__":

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.prepare import (MANIFEST_KEY, ConversionError, Prepared, bn_scale_shift, conv_bn_pairs,
-                                run_cli, sample_input)
+from converters.pipeline import run_cli
+from converters.prepare import ConversionError, Prepared, bn_scale_shift, conv_bn_pairs, sample_input
+from rsnet_edge.backends import MANIFEST_KEY
 
-SUFFIX = ".onnx"
 INPUT_NAME, OUTPUT_NAME = "x", "logits"
 OPSET = 20
 SHARE_MIN_BYTES = 1024        # identical constants at least this large live once, in the main graph
@@ -190,7 +190,7 @@ def read_metadata(path) -> str | None:
 
 
 def main(argv=None) -> int:
-    return run_cli("onnx", SUFFIX, lower, argv)
+    return run_cli("onnx", lower, argv)
 
 
 if __name__ == "__main__":

@@ -1,84 +1,41 @@
 """Checkpoint -> one eval-mode ``nn.Module`` per served resolution, shared by every backend.
 
-Why an encoding at all: exported plainly, each backend folds BatchNorm into the preceding conv
-*per entry point*, so an artifact with S entry points stores S copies of every conv weight (~S x
-the size of a single-resolution export). To keep the shared conv/FC weights stored once, the
-resolution-private BN of a shared conv is written as an op the backends do not fold: a per-channel
-affine ``y = x * s + t`` expressed as a depthwise 1x1 convolution (groups = C). ExecuTorch (XNNPACK
-named data, keyed by content hash), Core ML (``save_multifunction`` constant de-duplication) and
-LiteRT (litert-torch constant cache) then store each shared weight once.
+The BatchNorm of each resolution is either folded into the preceding conv per entry point or kept
+as a per-channel affine op after a SHARED conv (``encoding=``):
 
-Encodings (``encoding=``):
-
-``folded``  BN folded into every conv, per entry. Fastest; ~S x the size.
+``folded``  BN folded into every conv, per entry. Fastest; ~S x the size. What ``--weights shared``
+            lowers too (then packed for fold at load: converters/compact.py, converters/onnx.py,
+            converters/coreml.py).
 ``affine``  every BN becomes a depthwise-1x1 affine after its (shared) conv. Smallest; one extra
             per-channel pass per BN at run time.
 ``hybrid``  ``affine`` for the big dense convs, but BN folded per entry into depthwise convs and
-            other convs whose weights are tiny (< ``SMALL_CONV``), where a private copy per entry
-            costs little size and saves a pass over a large activation.
+            other convs whose weights are tiny (< ``SMALL_CONV``).
 
 With ``fold_budget=b`` (``affine`` only) the convs with the best ratio (activation elements saved)
 / (weight elements duplicated) are folded greedily until the duplicated weights reach ``b`` x the
-shared weight bytes: a knob along the size/latency frontier (see bench/encodings.py).
-
-``--weights`` picks what a converter ships (the default is ``shared``):
-
-``shared``  small AND fast: the conv weights stored once, BN folded on the device when the model is
-            loaded. ExecuTorch / LiteRT: the FOLDED program is lowered, then packed into an RSFOLD
-            file (``.pte.rsfold`` / ``.tflite.rsfold``: ``W`` once + one scale vector per
-            resolution, see rsnet_edge/rsfold.py and converters/compact.py) that the runtime
-            unpacks once into a cache before the stock runtime loads it. ONNX: shared ``W`` with a
-            per-channel Mul+Add per resolution, which ONNX Runtime folds into the conv when it
-            creates the session (converters/onnx.py). Core ML: each function's conv weight is
-            ``constexpr_blockwise_shift_scale(W, s_r)`` (iOS 18), ``W`` de-duplicated across
-            functions; Core ML materialises the product itself (converters/coreml.py).
-``affine``  the ``affine`` (or ``--encoding hybrid``) encoding, a stock-runtime file: small, slower.
-``folded``  the ``folded`` encoding: fastest, ~S x the size; with one resolution it is the
-            single-resolution export every ratio is measured against.
-
-This module also holds what the three converter CLIs share: argument parsing, checkpoint loading,
-the manifest, atomic output and the one-line error exit (an unexpected failure inside a backend's
-lowering is reported as ``error: <backend> conversion failed: <first line>``, exit status 2, no
-artifact left behind; ``--debug`` re-raises it with the full traceback).
+shared weight bytes (see bench/encodings.py). What each ``--weights`` form ships: docs/formats.md.
+The converter pipeline and CLI that use this module: converters/pipeline.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import hashlib
-import os
-import shutil
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from rsnet_edge.checkpoint import CheckpointError, load_checkpoint, manifest_for, model_from_checkpoint
-from rsnet_edge.manifest import (DEFAULT_ENTRY, Manifest, ManifestError, entry_name, sha256_file,
-                                 sidecar_path, write_sidecar)
-from rsnet_edge.models import ResolutionError, normalize_resolutions, to_single_resolution
-from rsnet_edge.rsfold import SUFFIX as RSFOLD_SUFFIX
+from rsnet_edge import backends
+from rsnet_edge.checkpoint import model_from_checkpoint
+from rsnet_edge.manifest import DEFAULT_ENTRY, entry_name
+from rsnet_edge.models import normalize_resolutions, to_single_resolution
 
+#: --weights -> the encoding lowered (shared: the folded program, packed for fold at load afterwards)
 WEIGHTS = {"shared": "folded", "affine": "affine", "folded": "folded"}
-#: backends whose ``--weights shared`` is not a fold at load (yet): the encoding they use instead
-SHARED_ENCODING: dict[str, str] = {}
-#: artifact suffix per backend, and the compact (fold-at-load) suffix where it differs
-SUFFIXES = {"executorch": ".pte", "tflite": ".tflite", "coreml": ".mlpackage", "onnx": ".onnx"}
-RSFOLD_BACKENDS = ("executorch", "tflite")
 ENCODINGS = ("folded", "affine", "hybrid")
-INT8_CALIB_IMAGES = 256   # --dtype int8: default number of calibration images (converters.quantize)
 SMALL_CONV = 4096          # hybrid: convs with fewer weight elements than this are folded per entry
 PARITY_TOL = 1e-4          # encoded module vs plain BN module, checked at prepare time
-MANIFEST_KEY = "rsnet_edge.manifest"   # name of the embedded manifest (Core ML metadata, LiteRT metadata)
-ET_MANIFEST_METHOD = "manifest_json"   # ExecuTorch constant method returning the manifest JSON
-#: backends whose default entry is not an entry point of its own but a pointer to the highest
-#: resolution's ``forward_<r>`` (Core ML: the package's default function; a duplicate ``forward``
-#: function would store its whole program description again). Elsewhere: ``forward``.
-DEFAULT_IS_POINTER = frozenset({"coreml"})
 
 
 class ConversionError(RuntimeError):
@@ -96,8 +53,9 @@ class BackendError(ConversionError):
 
 
 def default_entry(backend: str, default_resolution: int) -> str:
-    """The name under which ``backend`` serves the default (highest) resolution."""
-    return entry_name(default_resolution) if backend in DEFAULT_IS_POINTER else DEFAULT_ENTRY
+    """The name under which ``backend`` serves the default (highest) resolution: ``forward``, or
+    where the registry says the default is a pointer (Core ML's default function) ``forward_<r>``."""
+    return entry_name(default_resolution) if backends.get(backend).default_is_pointer else DEFAULT_ENTRY
 
 
 # ------------------------------------------------------------------------------------ encoding
@@ -248,26 +206,24 @@ class Prepared:
         out[DEFAULT_ENTRY] = (self.default_resolution, self.modules[self.default_resolution])
         return out
 
-    def manifest_extra(self, backend: str = "") -> dict[str, Any]:
+    def manifest_extra(self, backend: str) -> dict[str, Any]:
         return {"encoding": self.encoding, "fold_budget": self.fold_budget,
                 "folded_convs": self.folded_convs, "convs": self.total_convs,
                 "default_entry": default_entry(backend, self.default_resolution), **self.info}
 
 
 def prepare(ckpt: dict[str, Any], resolutions: Sequence[int] | None = None, weights: str = "shared",
-            encoding: str | None = None, fold_budget: float = 0.0, check: bool = True,
-            backend: str | None = None) -> Prepared:
+            encoding: str | None = None, fold_budget: float = 0.0, check: bool = True) -> Prepared:
     """Build the per-resolution modules of a validated checkpoint.
 
     ``resolutions``: a subset of the trained ones and/or extra ones served by interpolated BN
-    (default: the trained ones). ``backend`` decides what ``weights="shared"`` lowers (the folded
-    modules, packed or rewritten afterwards; Core ML: the affine encoding)."""
+    (default: the trained ones). ``weights="shared"`` lowers the folded modules (every backend packs
+    or rewrites them afterwards for fold at load)."""
     if weights not in WEIGHTS:
         raise ConversionError(f"--weights must be one of {sorted(WEIGHTS)}, got {weights!r}")
-    default_enc = SHARED_ENCODING.get(backend, WEIGHTS[weights]) if weights == "shared" else WEIGHTS[weights]
-    if encoding is not None and weights != "affine" and default_enc != "affine":
+    if encoding is not None and weights != "affine":
         raise ConversionError(f"--encoding is for --weights affine (got --weights {weights})")
-    enc = encoding or default_enc
+    enc = encoding or WEIGHTS[weights]
     if weights == "affine" and enc == "folded":
         raise ConversionError("--encoding folded is --weights folded")
     if enc not in ENCODINGS:
@@ -298,206 +254,3 @@ def sample_input(resolution: int, batch: int = 1, seed: int = 0) -> torch.Tensor
     return torch.randn(batch, 3, resolution, resolution, generator=torch.Generator().manual_seed(seed))
 
 
-# ------------------------------------------------------------------------------ output files
-def temp_path(out: Path) -> Path:
-    """Same directory (so the final rename is atomic), hidden, same suffix (Core ML insists)."""
-    return out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-
-
-def remove_path(p: Path) -> None:
-    if p.is_dir() and not p.is_symlink():
-        shutil.rmtree(p, ignore_errors=True)
-    elif p.exists() or p.is_symlink():
-        p.unlink()
-
-
-def publish(tmp: Path, out: Path) -> None:
-    """Move a finished temp file/directory to its final name (replacing an old one)."""
-    if tmp.is_dir():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except BaseException:
-            if old.exists():
-                os.replace(old, out)
-            raise
-        remove_path(old)
-    else:
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-
-
-def artifact_size(path: str | os.PathLike) -> int:
-    p = Path(path)
-    if p.is_dir():
-        return sum(q.stat().st_size for q in p.rglob("*") if q.is_file())
-    return p.stat().st_size
-
-
-# ------------------------------------------------------------------------------------- CLI
-# A backend lowers: (prepared, manifest JSON to embed, temp output path, dtype) -> extra facts.
-Lower = Callable[[Prepared, str, Path, str], dict]
-
-
-def build_parser(backend: str, suffix: str, dtypes: Sequence[str]) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=f"python -m converters.{backend}",
-                                 description=f"RS-Net checkpoint -> one {suffix} with one entry point "
-                                             f"per resolution (forward_<r>) and a default entry (the highest "
-                                             f"resolution).")
-    ap.add_argument("--ckpt", required=True, help="RS-Net checkpoint (.pt)")
-    ap.add_argument("--out", help=f"output artifact (default: beside the checkpoint, its name with "
-                                  f"{artifact_suffix(backend, 'shared')} for --weights shared, {suffix} "
-                                  f"otherwise)")
-    ap.add_argument("--resolutions", type=lambda s: [int(x) for x in s.replace(",", " ").split()],
-                    nargs="+", help="served resolutions (default: the trained ones); untrained ones "
-                                    "get interpolated BN")
-    ap.add_argument("--weights", choices=sorted(WEIGHTS), default="shared",
-                    help="shared (default): conv weights stored once, BN folded when the model is "
-                         "loaded (small and fast); affine: weights stored once, BN as an extra "
-                         "per-channel op (small, slower; a stock-runtime file); folded: BN folded per "
-                         "entry (fast, ~S x size)")
-    ap.add_argument("--encoding", choices=[e for e in ENCODINGS if e != "folded"],
-                    help="advanced: BN encoding for --weights affine (default affine)")
-    ap.add_argument("--fold-budget", type=float, default=0.0,
-                    help="advanced (affine): fold BN per entry into the convs that save the most "
-                         "run time, up to this fraction of the weight bytes (default 0)")
-    ap.add_argument("--dtype", choices=list(dtypes), default="fp32")
-    if "int8" in dtypes:
-        ap.add_argument("--calib", metavar="DIR",
-                        help="--dtype int8: folder of real training images to calibrate every "
-                             "resolution on (e.g. DATA/train; searched recursively)")
-        ap.add_argument("--calib-images", type=int, default=INT8_CALIB_IMAGES, metavar="N",
-                        help=f"--dtype int8: images used for calibration (default {INT8_CALIB_IMAGES}, "
-                             f"spread over the folder)")
-    ap.add_argument("--verbose", action="store_true", help="show the backend's own conversion logs")
-    ap.add_argument("--debug", action="store_true",
-                    help="re-raise a failure with its full traceback instead of one error line")
-    return ap
-
-
-def artifact_suffix(backend: str, weights: str, dtype: str = "fp32") -> str:
-    """What a converter writes: the backend's file, or its RSFOLD compact form. int8 ``shared`` is
-    a plain file: its canonical int8 weights are bit-identical across entries (converters.quantize)."""
-    base = SUFFIXES[backend]
-    rsfold = weights == "shared" and backend in RSFOLD_BACKENDS and dtype != "int8"
-    return base + RSFOLD_SUFFIX if rsfold else base
-
-
-def default_out(ckpt_path: str | os.PathLike, backend: str, weights: str, dtype: str = "fp32") -> Path:
-    """``runs/rs_mbv2.pt`` -> ``runs/rs_mbv2.pte.rsfold`` (shared) / ``runs/rs_mbv2.pte`` (affine,
-    folded) / ``runs/rs_mbv2.int8.pte`` (int8: never the name of a float export)..."""
-    p = Path(ckpt_path)
-    return p.with_name(p.stem + (".int8" if dtype == "int8" else "") + artifact_suffix(backend, weights, dtype))
-
-
-def run_cli(backend: str, suffix: str, lower: Lower, argv: Sequence[str] | None = None,
-            dtypes: Sequence[str] = ("fp32",)) -> int:
-    from rsnet_edge import cli
-
-    args = build_parser(backend, suffix, dtypes).parse_args(argv)
-    res = [r for group in (args.resolutions or []) for r in group] or None
-    if args.out is None:
-        args.out = str(default_out(args.ckpt, backend, args.weights, args.dtype))
-    calib = getattr(args, "calib", None)
-
-    def work() -> int:
-        out = Path(args.out)           # checked before any work (rsnet_edge.cli's output rule)
-        if res:
-            try:
-                normalize_resolutions(res)
-            except ValueError as e:
-                raise cli.UsageError(f"--resolutions: {e}") from None
-        cli.check_outputs([cli.Output(out, "--out"), cli.Output(sidecar_path(out), "--out's manifest")],
-                          inputs=[args.ckpt])
-        for p in (out, sidecar_path(out)):
-            cli.clean_stale_temps(p)
-        convert(backend, lower, args.ckpt, args.out, resolutions=res, weights=args.weights,
-                encoding=args.encoding, fold_budget=args.fold_budget, dtype=args.dtype,
-                verbose=args.verbose, calib=calib,
-                calib_images=getattr(args, "calib_images", INT8_CALIB_IMAGES))
-        return 0
-
-    return cli.run(work, debug=args.debug, known=(ConversionError,))
-
-
-def convert(backend: str, lower: Lower, ckpt_path: str | os.PathLike, out: str | os.PathLike,
-            resolutions: Sequence[int] | None = None, weights: str = "shared",
-            encoding: str | None = None, fold_budget: float = 0.0, dtype: str = "fp32",
-            quiet: bool = False, verbose: bool = False, calib: str | os.PathLike | None = None,
-            calib_images: int = INT8_CALIB_IMAGES) -> Manifest:
-    """Checkpoint file -> artifact + sidecar manifest, atomically. Returns the sidecar manifest.
-    ``dtype="int8"`` needs ``calib`` (a folder of training images; converters.quantize)."""
-    out = Path(out)
-    if dtype == "int8":
-        from converters.quantize import check_int8_args
-        check_int8_args(backend, weights, calib)
-    elif calib is not None:
-        raise ConversionError("--calib is for --dtype int8")
-    want = artifact_suffix(backend, weights, dtype)
-    if want.endswith(RSFOLD_SUFFIX) != out.name.endswith(RSFOLD_SUFFIX) or out.name == want:
-        hint = (f"for a plain {SUFFIXES[backend]} pass --weights affine or folded"
-                if want.endswith(RSFOLD_SUFFIX) else "only --weights shared writes .rsfold files"
-                if dtype != "int8" else "int8 artifacts share their weights in a plain file")
-        raise ConversionError(f"--out {out.name}: --weights {weights} writes a {want} file for {backend}, "
-                              f"e.g. {Path(ckpt_path).stem}{want} ({hint})")
-    cal = None
-    if dtype == "int8":
-        from converters.quantize import load_calibration
-        cal = load_calibration(calib, calib_images)          # refuses before anything is written
-    ckpt = load_checkpoint(ckpt_path)
-    prep = prepare(ckpt, resolutions, weights, encoding, fold_budget, backend=backend)
-    if cal is not None:
-        from converters.quantize import quantize_prepared
-        try:
-            prep.quantized, prep.info["int8"] = quantize_prepared(prep, cal, canonical=weights == "shared",
-                                                                  verbose=verbose, progress=not quiet,
-                                                                  backend=backend)
-        except ConversionError:
-            raise
-        except Exception as e:
-            raise BackendError(backend, e) from e
-    manifest = manifest_for(ckpt, backend, resolutions=prep.resolutions, weights=weights, dtype=dtype,
-                            checkpoint_path=ckpt_path, extra=prep.manifest_extra(backend))
-    manifest.artifact = {"file": out.name}          # embedded copy: no sha256 (cannot hold its own)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(out)
-    remove_path(tmp)
-    try:
-        try:
-            from rsnet_edge.cli import quiet as quiet_logs
-            with quiet_logs(verbose):          # backend logs / progress bars only with --verbose
-                facts = lower(prep, manifest.to_json(), tmp, dtype) or {}
-        except ConversionError:
-            raise
-        except Exception as e:
-            raise BackendError(backend, e) from e
-        if not tmp.exists():
-            raise ConversionError(f"{backend} lowering wrote nothing")
-        manifest.extra.update(facts)
-        unpacked = None
-        if want.endswith(RSFOLD_SUFFIX):                 # fold at load: ship W once + scales
-            from converters.compact import pack_program
-            program = tmp.read_bytes()
-            blob, rep = pack_program(program, prep, backend)
-            unpacked = {"format": SUFFIXES[backend].lstrip("."), "sha256": hashlib.sha256(program).hexdigest(),
-                        "size_bytes": len(program)}
-            manifest.extra.update({"fold_at_load": "rsfold", "rsfold_holes": rep.holes,
-                                   "rsfold_unfound": rep.missing[:8]})
-            with open(tmp, "wb") as f:
-                f.write(blob)
-        manifest.artifact = {"file": out.name, "sha256": sha256_file(tmp), "size_bytes": artifact_size(tmp)}
-        if unpacked is not None:
-            manifest.artifact["unpacked"] = unpacked
-        publish(tmp, out)
-    finally:
-        remove_path(tmp)
-    write_sidecar(manifest, out)
-    if not quiet:
-        print(f"wrote {out} ({manifest.artifact['size_bytes'] / 1e6:.2f} MB, entries "
-              f"{', '.join(e.entry for e in manifest.entries)}, default {manifest.extra['default_entry']}, "
-              f"weights={weights}, dtype={dtype}, "
-              f"encoding={prep.encoding}) and {sidecar_path(out).name}")
-    return manifest

@@ -52,25 +52,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from converters.prepare import INT8_CALIB_IMAGES, ConversionError, Prepared, bn_scale_shift, conv_bn_pairs
+from converters.prepare import ConversionError, Prepared, bn_scale_shift, conv_bn_pairs, sample_input
+from rsnet_edge import backends
+from rsnet_edge.preprocess import IMAGE_SUFFIXES, list_images
 
-DEFAULT_CALIB_IMAGES = INT8_CALIB_IMAGES
-#: backends with an int8 path, each with its own PT2E quantizer (same scheme: int8 activations per
-#: tensor, int8 weights per channel symmetric in [-127, 127], eps 2**-12)
-INT8_BACKENDS = ("executorch", "tflite")
-SCHEMES = {"executorch": "xnnpack pt2e: int8 activations per tensor (affine), int8 weights per channel "
-                         "symmetric [-127, 127]",
-           "tflite": "litert-torch pt2e: int8 activations per tensor (affine), int8 weights per channel "
-                     "symmetric [-127, 127]"}
-#: convert_pt2e(fold_quantize=...): ExecuTorch takes the int8 weight as a constant; litert-torch's
-#: lowering needs the float weight + quantize_per_channel (its converter quantizes the constant;
-#: an int8 constant is refused: "stablehlo.uniform_dequantize ... got tensor<...xi8>")
-FOLD_QUANTIZE = {"executorch": True, "tflite": False}
+INT8_CALIB_IMAGES = 256   # --dtype int8: default number of calibration images
 #: --weights forms int8 supports: shared (canonical int8 W, stored once) and folded (each entry's
 #: folded weight quantized directly: the plain PT2E export, e.g. the single-resolution baseline)
 INT8_WEIGHTS = ("shared", "folded")
 CALIB_BATCH = 16
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 #: canonical vs direct: per channel, max |dequant - W s_r| of the canonical tensor may exceed the
 #: direct one's by at most this fraction of the direct quantization step (float32 rounding only)
 CANONICAL_SLACK = 1e-3
@@ -112,7 +102,7 @@ def calibration_files(folder: str | Path, n: int) -> list[Path]:
     if not p.is_dir():
         raise CalibrationError(f"calibration folder {p} is not a folder")
     try:
-        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        files = list_images(p)
     except OSError as e:
         raise CalibrationError(f"calibration folder {p} cannot be read: {e.strerror or e}") from None
     if not files:
@@ -125,7 +115,7 @@ def calibration_files(folder: str | Path, n: int) -> list[Path]:
     return files
 
 
-def load_calibration(folder: str | Path, n: int = DEFAULT_CALIB_IMAGES) -> Calibration:
+def load_calibration(folder: str | Path, n: int = INT8_CALIB_IMAGES) -> Calibration:
     """Decode the calibration images once. Unreadable images are skipped and counted (as training
     skips them); none readable is a CalibrationError naming the folder."""
     from rsnet_edge.preprocess import ImageError, load_rgb
@@ -156,29 +146,28 @@ def calibration_batches(cal: Calibration, resolution: int, mean: Sequence[float]
 # ------------------------------------------------------------------------------ quantizer
 
 
-def _check_backend(backend: str) -> None:
-    if backend not in INT8_BACKENDS:
-        raise ConversionError(f"--dtype int8 is available for {', '.join(INT8_BACKENDS)} only, not {backend}")
+def _scheme(backend: str) -> backends.Int8Scheme | None:
+    b = backends.BACKENDS.get(backend)
+    return b.int8 if b is not None else None
+
+
+def _check_backend(backend: str) -> backends.Int8Scheme:
+    scheme = _scheme(backend)
+    if scheme is None:
+        have = [b.name for b in backends.BACKENDS.values() if b.int8 is not None]
+        raise ConversionError(f"--dtype int8 is available for {', '.join(have)} only, not {backend}")
+    return scheme
 
 
 def quantization_config(backend: str = "executorch"):
     """The backend quantizer's own symmetric per-channel config (ExecuTorch: XNNPACK's; LiteRT:
-    litert_torch.quantize.pt2e_quantizer's)."""
-    _check_backend(backend)
-    if backend == "tflite":
-        from litert_torch.quantize.pt2e_quantizer import get_symmetric_quantization_config
-    else:
-        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
-    return get_symmetric_quantization_config(is_per_channel=True)
+    litert_torch.quantize.pt2e_quantizer's; the registry names both)."""
+    return backends.load_attr(_check_backend(backend).config)(is_per_channel=True)
 
 
 def make_quantizer(backend: str = "executorch"):
-    _check_backend(backend)
-    if backend == "tflite":
-        from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer as Quantizer
-    else:
-        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer as Quantizer
-    return Quantizer().set_global(quantization_config(backend))
+    quantizer = backends.load_attr(_check_backend(backend).quantizer)
+    return quantizer().set_global(quantization_config(backend))
 
 
 def weight_spec(backend: str = "executorch"):
@@ -334,7 +323,7 @@ def quantize_entry(folded: nn.Module, reference: nn.Module, resolution: int, cal
     with torch.no_grad():
         for xb in calibration_batches(cal, resolution, mean, std, crop_pct):
             prepared(xb)
-    conv = convert_pt2e(prepared, fold_quantize=FOLD_QUANTIZE[backend])
+    conv = convert_pt2e(prepared, fold_quantize=_scheme(backend).fold_quantize)
     nodes = {n.name: n for n in conv.graph.nodes}
     scales_of = {p.name: bn_scale_shift(p.bn)[0] for p in conv_bn_pairs(reference)}
     folded_w = {n: m.weight.detach() for n, m in folded.named_modules() if isinstance(m, nn.Conv2d)}
@@ -412,7 +401,7 @@ def quantize_prepared(prep: Prepared, cal: Calibration, canonical: bool = True, 
     extra = sum(len(v) - 1 for v in distinct.values())
     extra_bytes = sum((len(v) - 1) * out[prep.default_resolution].weights[k][0].numel()
                       for k, v in distinct.items())
-    facts = {"scheme": SCHEMES[backend],
+    facts = {"scheme": _scheme(backend).description,
              "canonical_weights": canonical,
              "calibration": cal.facts(),
              "int8_weight_tensors_extra": extra, "int8_weight_bytes_extra": int(extra_bytes),
@@ -426,7 +415,6 @@ def quantize_prepared(prep: Prepared, cal: Calibration, canonical: bool = True, 
 
 def exported_programs(prep: Prepared, entries: dict[int, QuantizedEntry]) -> dict[str, Any]:
     """Entry-point name -> ExportedProgram (batch 1) of the quantized modules, for lowering."""
-    from converters.prepare import sample_input
     progs = {}
     for name, (r, _) in prep.entries().items():
         progs[name] = torch.export.export(entries[r].module, (sample_input(r),))
@@ -435,4 +423,4 @@ def exported_programs(prep: Prepared, entries: dict[int, QuantizedEntry]) -> dic
 
 __all__ = ["CalibrationError", "Calibration", "calibration_files", "load_calibration", "quantize_weight",
            "CanonicalConv", "check_canonical", "quantize_entry", "quantize_prepared", "exported_programs",
-           "activation_qparams", "DEFAULT_CALIB_IMAGES", "check_int8_args"]
+           "activation_qparams", "INT8_CALIB_IMAGES", "check_int8_args"]

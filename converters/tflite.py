@@ -36,11 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.prepare import MANIFEST_KEY, ConversionError, Prepared, run_cli, sample_input
+from converters.pipeline import run_cli
+from converters.prepare import ConversionError, Prepared, sample_input
+from rsnet_edge.backends import MANIFEST_KEY, get
 from rsnet_edge.manifest import DEFAULT_ENTRY, entry_name
 
-SUFFIX = ".tflite"
-DTYPES = ("fp32", "int8")
+DTYPES = get("tflite").dtypes
 ALIGN = 16   # the TFLite schema's force_align for Buffer.data
 
 
@@ -285,7 +286,7 @@ def lower(prep: Prepared, manifest_json: str, tmp: Path, dtype: str) -> dict:
 
 
 def main(argv=None) -> int:
-    return run_cli("tflite", SUFFIX, lower, argv, dtypes=DTYPES)
+    return run_cli("tflite", lower, argv)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from . import __version__
-from .manifest import DEFAULT_ENTRY, Entry, InputSpec, Manifest, atomic_write_bytes, entry_name, sha256_file
+from .files import atomic_write_bytes, sha256_file
+from .manifest import DEFAULT_ENTRY, Entry, InputSpec, Manifest, entry_name
 from .models import ARCHS, create_model, normalize_resolutions, set_interpolation
 
 FORMAT = "rsnet-edge-checkpoint"

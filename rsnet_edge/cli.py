@@ -8,8 +8,9 @@
   finished training checkpoint) is refused unless the command's ``--force``/``--resume`` says so.
 * **Bad input is one line** (:func:`run`): ``error: <what, naming the file or value>`` on stderr,
   exit status 2, never a traceback; Ctrl-C prints ``interrupted`` and exits 130. Writes are atomic
-  (temp file + rename), temp files are removed on failure, and stale temp files that a killed run
-  (SIGKILL) left next to an output are removed by the next run (:func:`clean_stale_temps`).
+  (temp file + rename, :mod:`rsnet_edge.files`), temp files are removed on failure, and stale temp
+  files that a killed run (SIGKILL) left next to an output are removed by the next run
+  (:func:`rsnet_edge.files.clean_stale_temps`).
 * **Third-party log noise is quiet** unless ``--verbose`` (:func:`quiet`).
 
 Every ``python -m`` entry point runs its ``main`` through :func:`run`.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -104,46 +104,6 @@ def check_outputs(outputs: Iterable[Output | tuple], inputs: Iterable[str | os.P
             raise UsageError(f"{o.flag} {p}: {base} is a file, so the folder cannot be created")
         if not os.access(base, os.W_OK | os.X_OK):
             raise UsageError(f"{o.flag} {p}: folder {base} is not writable")
-
-
-# ------------------------------------------------------------------------------- temp files
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:          # exists, owned by someone else
-        return True
-    return True
-
-
-def clean_stale_temps(out: str | os.PathLike) -> list[Path]:
-    """Remove hidden temp files/folders of ``out`` (``.<name>.tmp-<pid>...``, ``.<stem>.tmp-<pid>...``
-    and the ``.raw`` / ``.old-<pid>`` companions) whose writing process is gone (killed by SIGKILL);
-    a live concurrent writer's temp files are left alone. Returns what was removed."""
-    import shutil
-
-    p = Path(out)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        return []
-    removed = []
-    prefixes = {f".{p.name}.tmp-", f".{p.stem}.tmp-", f".{p.name}.old-"}
-    for q in parent.iterdir():
-        if not any(q.name.startswith(x) for x in prefixes):
-            continue
-        m = re.search(r"\.(?:tmp|old)-(\d+)", q.name)
-        if not m or _pid_alive(int(m.group(1))):
-            continue
-        if q.is_dir() and not q.is_symlink():
-            shutil.rmtree(q, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                q.unlink()
-        removed.append(q)
-    return removed
 
 
 # ---------------------------------------------------------------------------- log noise

@@ -28,7 +28,6 @@ from typing import Any
 
 from .policy import THERMAL_STATES, PolicyError, Selector, policy_for
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
 
 
 # ---------------------------------------------------------------------------------- traces
@@ -121,7 +120,8 @@ def load_images(folder: str | Path | None, class_names: list[str], n_default: in
     root = Path(folder)
     if not root.is_dir():
         raise ValueError(f"--images {root} is not a folder")
-    files = sorted(q for q in root.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+    from .preprocess import list_images
+    files = list_images(root)
     if not files:
         raise ValueError(f"no images under {root}")
     idx = {c: i for i, c in enumerate(class_names)}
@@ -252,7 +252,7 @@ def main(argv=None) -> int:
         print(f"error: {msg}", file=sys.stderr)
         return 2
     if a.json:
-        from .manifest import atomic_write_bytes
+        from .files import atomic_write_bytes
         atomic_write_bytes(a.json, json.dumps(summary, indent=2).encode())
     return 0
 

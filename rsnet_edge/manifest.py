@@ -33,7 +33,6 @@ subtract ``mean``, divide by ``std``, and lay the tensor out as ``input.layout``
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -41,9 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from .backends import names as backend_names
+from .files import atomic_write_bytes, sha256_file
+
 FORMAT = "rsnet-edge-manifest"
 SCHEMA_VERSION = 1
-BACKENDS = ("executorch", "coreml", "tflite", "onnx", "torch")
 LAYOUTS = ("NCHW", "NHWC")
 
 
@@ -213,7 +214,8 @@ def validate(d: Any) -> None:
     for key in ("backend", "arch", "arch_args", "input", "class_names", "entries",
                 "default_resolution"):
         _need(key in d, f"manifest is missing '{key}'")
-    _need(d["backend"] in BACKENDS, f"unknown backend {d['backend']!r} (expected one of {BACKENDS})")
+    _need(d["backend"] in backend_names(),
+          f"unknown backend {d['backend']!r} (expected one of {backend_names()})")
     _need(isinstance(d["arch"], str) and d["arch"], "manifest arch must be a non-empty string")
     _need(d.get("weights", "shared") in WEIGHTS_MODES,
           f"manifest weights {d.get('weights')!r} is not one of {WEIGHTS_MODES}")
@@ -278,40 +280,10 @@ def validate(d: Any) -> None:
 
 
 # ------------------------------------------------------------------------- file I/O
-def sha256_file(path: str | os.PathLike) -> str:
-    """sha256 of a file, or of every file under a directory (Core ML .mlpackage), in path order."""
-    h = hashlib.sha256()
-    p = Path(path)
-    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-    for q in files:
-        if p.is_dir():
-            h.update(str(q.relative_to(p)).encode())
-        with open(q, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
 def sidecar_path(artifact: str | os.PathLike) -> Path:
     """Where the JSON copy of an artifact's manifest lives: ``rs_mbv2.pte.manifest.json``."""
     a = Path(artifact)
     return a.with_name(a.name + ".manifest.json")
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)      # the one rule: missing folders are created
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_sidecar(manifest: Manifest, artifact: str | os.PathLike) -> Path:
@@ -337,3 +309,18 @@ def check_artifact(manifest: Manifest, artifact: str | os.PathLike) -> None:
         raise ManifestError(f"manifest does not match {Path(artifact).name}: sha256 {got[:12]}... "
                             f"!= {want[:12]}... recorded at conversion (re-convert, or use the "
                             f"manifest written with this artifact)")
+
+
+#: what a sidecar and the copy embedded in the artifact must agree on (the artifact's own record,
+#: ``artifact``, cannot hold its own sha256; ``policy`` is the sidecar's to change:
+#: ``python -m rsnet_edge.profile --write``)
+AGREE_ON = ("backend", "arch", "arch_args", "weights", "dtype", "input", "class_names", "entries",
+            "default_resolution", "checkpoint")
+
+
+def disagreement(a: Manifest, b: Manifest) -> str | None:
+    """The first field on which two manifests of one artifact (sidecar, embedded) differ, or None."""
+    for key in AGREE_ON:
+        if getattr(a, key) != getattr(b, key):
+            return key
+    return None

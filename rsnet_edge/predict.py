@@ -29,7 +29,6 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".pgm", ".tif", ".tiff", ".gif"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,11 +54,13 @@ def expand_images(items) -> list[str]:
     loads: a missing path or an empty folder is one error line."""
     from pathlib import Path
 
+    from .preprocess import IMAGE_SUFFIXES, list_images
+
     out = []
     for it in items:
         p = Path(it)
         if p.is_dir():
-            found = sorted(str(q) for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            found = [str(q) for q in list_images(p)]
             if not found:
                 raise ValueError(f"no images in folder {p} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
             out += found

@@ -23,6 +23,17 @@ from torchvision.transforms import functional as TF
 BILINEAR = InterpolationMode.BILINEAR
 
 
+#: image file suffixes every folder reader accepts (predict, demo, verify, bench --data, calibration)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".pgm", ".tif", ".tiff", ".gif"})
+
+
+def list_images(folder: str | os.PathLike) -> list:
+    """Every image file under ``folder`` (recursively, by suffix), sorted by path."""
+    from pathlib import Path
+
+    return sorted(q for q in Path(folder).rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+
+
 #: what a transparent pixel is composited on (white, as image viewers and browsers show it)
 BACKGROUND = (255, 255, 255)
 

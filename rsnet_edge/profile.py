@@ -171,7 +171,8 @@ def policy_from_profile(resolutions: list[int], profile: Mapping[int, Mapping[st
 
 def main(argv=None) -> int:
     from . import cli
-    from .manifest import atomic_write_bytes, read_sidecar, sidecar_path
+    from .files import atomic_write_bytes
+    from .manifest import read_sidecar, sidecar_path
 
     ap = argparse.ArgumentParser(prog="python -m rsnet_edge.profile", description=__doc__.split("\n\n")[0])
     ap.add_argument("artifact", help="artifact whose sidecar manifest gets the policy")

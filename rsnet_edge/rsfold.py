@@ -52,11 +52,13 @@ from typing import Sequence
 
 import numpy as np
 
+from .backends import RSFOLD_SUFFIX as SUFFIX  # noqa: F401  (re-exported)
+from .backends import for_rsfold_inner, rsfold_inners
+from .files import atomic_write_bytes, sha256_file
+
 MAGIC = b"RSFOLD01"
 FORMAT = "rsnet-edge-rsfold"
 VERSION = 1
-SUFFIX = ".rsfold"
-INNER_FORMATS = ("pte", "tflite")
 CACHE_ENV = "RSNET_EDGE_CACHE"
 
 
@@ -93,8 +95,8 @@ def fold(weight: np.ndarray, scale: np.ndarray, inner: int) -> np.ndarray:
 def pack(output: bytes, holes: Sequence[Hole], inner: str) -> bytes:
     """The RSFOLD bytes that unpack to ``output``. Identical weight (or scale) arrays are stored
     once. Raises RsfoldError if a hole does not reproduce ``output`` exactly."""
-    if inner not in INNER_FORMATS:
-        raise RsfoldError(f"unknown inner format {inner!r} (known: {', '.join(INNER_FORMATS)})")
+    if inner not in rsfold_inners():
+        raise RsfoldError(f"unknown inner format {inner!r} (known: {', '.join(rsfold_inners())})")
     holes = sorted(holes, key=lambda h: h.offset)
     payload = bytearray()
     stored: dict[bytes, int] = {}           # sha256 of an array's bytes -> payload offset
@@ -143,14 +145,6 @@ def _append(payload: bytearray, data: bytes) -> int:
 
 
 # ------------------------------------------------------------------------------- reading
-def is_rsfold(path: str | os.PathLike) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(MAGIC)) == MAGIC
-    except OSError:
-        return False
-
-
 def read_header(data: bytes, name: str = "artifact") -> tuple[dict, int]:
     """(header dict, payload offset); validates everything but the output hash."""
     if len(data) < 16 or data[:8] != MAGIC:
@@ -167,7 +161,7 @@ def read_header(data: bytes, name: str = "artifact") -> tuple[dict, int]:
     if head.get("version") != VERSION:
         raise RsfoldError(f"{name} has RSFOLD version {head.get('version')!r}; this library reads "
                           f"version {VERSION}")
-    if head.get("inner") not in INNER_FORMATS:
+    if head.get("inner") not in rsfold_inners():
         raise RsfoldError(f"{name}: unknown inner format {head.get('inner')!r}")
     out = head.get("output")
     if not (isinstance(out, dict) and _uint(out.get("size")) and isinstance(out.get("sha256"), str)):
@@ -212,9 +206,14 @@ def peek_inner(path: str | os.PathLike) -> str:
         inner = json.loads(text.decode("utf-8")).get("inner")
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         raise RsfoldError(f"{p.name} has a corrupt header") from None
-    if inner not in INNER_FORMATS:
+    if inner not in rsfold_inners():
         raise RsfoldError(f"{p.name}: unknown inner format {inner!r}")
     return inner
+
+
+def backend_of(path: str | os.PathLike):
+    """The :class:`rsnet_edge.backends.Backend` whose program an RSFOLD file unpacks to."""
+    return for_rsfold_inner(peek_inner(path))
 
 
 def _uint(x) -> bool:
@@ -250,14 +249,6 @@ def cache_dir() -> Path:
     return Path(base) / "rsnet_edge"
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclass
 class Unpacked:
     path: Path               # the stock-runtime file (in the cache)
@@ -283,10 +274,9 @@ def cached_unpack(path: str | os.PathLike, cache: str | os.PathLike | None = Non
     want = head["output"]["sha256"]
     folder = Path(cache) if cache is not None else cache_dir()
     target = folder / f"{want}.{head['inner']}"
-    if target.is_file() and target.stat().st_size == head["output"]["size"] and _sha256_file(target) == want:
+    if target.is_file() and target.stat().st_size == head["output"]["size"] and sha256_file(target) == want:
         return Unpacked(target, head["inner"], want, head["output"]["size"], True, time.perf_counter() - t)
     program, _ = unpack_bytes(data, p.name)                 # raises before anything is written
-    from .manifest import atomic_write_bytes
     atomic_write_bytes(target, program)                      # temp + fsync + rename, folder created
     return Unpacked(target, head["inner"], want, len(program), False, time.perf_counter() - t)
 
@@ -307,7 +297,6 @@ def main(argv=None) -> int:
         if out.is_dir():
             raise RsfoldError(f"{out} is a directory")
         program, head = unpack_bytes(src.read_bytes() if src.is_file() else b"", src.name)
-        from .manifest import atomic_write_bytes
         atomic_write_bytes(out, program)
     except (RsfoldError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,21 +1,11 @@
-"""Shared test helpers: the repo root, a clean environment for CLI subprocesses, tiny data."""
+"""Session fixtures: a private unpack cache, tiny data. Shared helpers live in tests/helpers.py."""
 
 import os
-from pathlib import Path
 
 import pytest
 
+from helpers import ROOT, subprocess_env  # noqa: F401  (re-exported for older test modules)
 from training.synthetic import generate
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def subprocess_env() -> dict:
-    """Environment for `python -m ...` subprocesses: one OpenMP thread (two cores, several
-    processes: more threads only oversubscribe), the repo importable, no inherited torchrun rank."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    env.pop("WORLD_SIZE", None)
-    return env
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fakes import fake_adb, recorded
+from helpers import error_line
 
 from bench import adb as badb
 from bench.run_device import main as bench_main
@@ -72,10 +73,7 @@ def run(args, capsys):
     return rc, cap.out, cap.err
 
 
-def one_error(err: str) -> str:
-    lines = [ln for ln in re.split(r"[\r\n]", err) if ln.startswith("error")]   # tqdm uses \r
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
+one_error = error_line
 
 
 # ------------------------------------------------------------------------------ errors
@@ -245,7 +243,7 @@ def test_benchmark_model_success(env, capsys):
     prof = json.loads((out_dir / "bench.json").read_text())
     assert prof["artifacts"][0]["delegate"] == "gpu"
     # the phone's profile drives the policy's latency budget
-    from bench.run_device import profile_for
+    from rsnet_edge.profile import read_profile as profile_for
     from rsnet_edge.policy import default_policy, select_resolution
     profile = profile_for(out_dir / "bench.json")
     pol = default_policy(RES)

@@ -24,11 +24,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, subprocess_env
+from helpers import ROOT, error_line, run_module, subprocess_env
 from fakes import artifacts as A
 
 import rsnet_edge
-from rsnet_edge.manifest import ManifestError, sha256_file, sidecar_path
+from rsnet_edge.manifest import ManifestError, sidecar_path
 from rsnet_edge.policy import PolicyError, Selector, default_policy
 from rsnet_edge import preprocess as P
 from rsnet_edge.runtime import RuntimeLoadError, load
@@ -130,17 +130,7 @@ def _digest(d: Path) -> dict[str, str]:
 
 
 def run_cli(args, timeout=600):
-    return subprocess.run([sys.executable, "-m", *map(str, args)], cwd=ROOT, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def error_line(stderr: str) -> str:
-    """The one error line: ``error: ...``, or argparse's own ``prog: error: ...``."""
-    lines = [ln for ln in stderr.replace("\r", "\n").splitlines()
-             if ln.startswith("error: ") or (ln.startswith("python -m ") and ": error: " in ln)]
-    assert len(lines) == 1, stderr[-3000:]
-    assert "Traceback" not in stderr, stderr[-3000:]
-    return lines[0]
+    return run_module(*args, timeout=timeout)
 
 
 # (id, argv from the workspace, expected rc, substring of the error line, paths that must not exist)

@@ -14,6 +14,8 @@ import pytest
 from fakes import artifacts as A
 
 from bench import run_device as rd
+from bench.measure import percentile, summarize
+from rsnet_edge.profile import PROFILE_FORMAT, read_profile
 from rsnet_edge.policy import Selector, default_policy, policy_for, select_resolution
 
 
@@ -77,7 +79,7 @@ def test_host_bench_outputs_and_ratios(bench_run):
     top = {(r["kind"], r["resolution"]): float(r["top1"]) for r in rows}
     assert top[("shared", "96")] == top[("folded", "96")] and top[("shared", "64")] == top[("folded", "64")]
     prof = json.loads((out / "bench.json").read_text())
-    assert prof["format"] == rd.PROFILE_FORMAT and prof["device"]["where"] == "host"
+    assert prof["format"] == PROFILE_FORMAT and prof["device"]["where"] == "host"
     shared = [a for a in prof["artifacts"] if a["kind"] == "shared"][0]
     assert set(shared["profile"]) == {"96", "64"}
     assert {"p50_ms", "p90_ms", "first_ms", "top1"} <= set(shared["profile"]["96"])
@@ -90,7 +92,7 @@ def test_host_bench_outputs_and_ratios(bench_run):
 def test_profile_drives_latency_budget(bench_run):
     rc, text, out = bench_run
     assert rc == 0, text[-2000:]
-    profile = rd.profile_for(out / "bench.json", backend="executorch")
+    profile = read_profile(out / "bench.json", backend="executorch")
     assert set(profile) == {96, 64} and all("p90_ms" in v for v in profile.values())
     pol = policy_for(json.loads((A.cache_dir() / "tiny.pte.rsfold.manifest.json").read_text())["policy"], [96, 64])
     lo, hi = profile[64]["p90_ms"], profile[96]["p90_ms"]
@@ -104,7 +106,7 @@ def test_profile_drives_latency_budget(bench_run):
 
 def test_profile_format_and_policy_rule():
     """A profile in the bench's JSON format (numbers fixed) gives the policy's documented choices."""
-    prof = {"format": rd.PROFILE_FORMAT, "version": 1, "device": {"where": "host"},
+    prof = {"format": PROFILE_FORMAT, "version": 1, "device": {"where": "host"},
             "artifacts": [
                 {"artifact": "rs.tflite", "backend": "tflite", "kind": "shared",
                  "profile": {"224": {"p50_ms": 9.0, "p90_ms": 10.0}, "160": {"p50_ms": 5.0, "p90_ms": 6.0},
@@ -114,14 +116,14 @@ def test_profile_format_and_policy_rule():
                              "96": {"p50_ms": 4.0, "p90_ms": 5.0}}}],
             "ratios": []}
     pol = default_policy([224, 160, 96])
-    p_tfl = rd.profile_for(prof, backend="tflite")
-    p_et = rd.profile_for(prof, artifact="rs.pte")
+    p_tfl = read_profile(prof, backend="tflite")
+    p_et = read_profile(prof, artifact="rs.pte")
     assert select_resolution(pol, 100, False, latency_budget_ms=7, profile=p_tfl) == 160
     assert select_resolution(pol, 100, False, latency_budget_ms=7, profile=p_et) == 96
     assert select_resolution(pol, 100, False, latency_budget_ms=50, profile=p_et) == 224
     assert select_resolution(pol, 10, False, latency_budget_ms=50, profile=p_et) == 96   # battery first
     with pytest.raises(ValueError, match="device profile"):
-        rd.profile_for({"format": "other"})
+        read_profile({"format": "other"})
 
 
 def test_bench_cli_errors(tmp_path, capsys):
@@ -133,7 +135,7 @@ def test_bench_cli_errors(tmp_path, capsys):
 
 
 def test_percentile_and_summary():
-    assert rd.percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90) == pytest.approx(9.1)
-    assert rd.percentile([3.0], 90) == 3.0
-    s = rd.summarize([1.0, 2.0, 3.0, 10.0])
+    assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90) == pytest.approx(9.1)
+    assert percentile([3.0], 90) == 3.0
+    s = summarize([1.0, 2.0, 3.0, 10.0])
     assert s["p50_ms"] == 2.5 and s["runs"] == 4 and s["max_ms"] == 10.0

@@ -1,8 +1,6 @@
 """Checkpoint round trip, refusal of bad checkpoints, and the train -> evaluate CLIs end to end."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ from rsnet_edge.checkpoint import (CheckpointError, load_checkpoint, load_model,
                                    model_from_checkpoint, save_checkpoint, versions)
 from rsnet_edge.manifest import Manifest
 from rsnet_edge.models import create_model
-from conftest import ROOT, subprocess_env
+from helpers import run_module
 from training.synthetic import generate
 
 RS = [64, 48, 32]
@@ -79,11 +77,7 @@ def test_refuses_bad_checkpoints(tmp_path):
 
 
 def _run(module, *args, check=True):
-    r = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, env=subprocess_env(),
-                       capture_output=True, text=True, timeout=600)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{module} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-    return r
+    return run_module(module, *args, check=check, timeout=600)
 
 
 def test_cli_refuses_bad_checkpoint_with_one_line(tmp_path):

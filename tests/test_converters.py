@@ -12,45 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from converters import pipeline
 from converters import prepare as P
-from rsnet_edge.checkpoint import load_checkpoint, save_checkpoint, versions
+from helpers import RS, ROOT, error_line, make_ckpt, run_module
+from rsnet_edge.checkpoint import load_checkpoint
 from rsnet_edge.manifest import DEFAULT_ENTRY, Manifest, ManifestError, entry_name, read_sidecar
-from rsnet_edge.models import create_model, param_counts, switchable_bns
-
-ROOT = Path(__file__).resolve().parents[1]
-RS = [64, 48]
-
-
-def make_ckpt(path, resolutions=RS, num_classes=10, width=0.35, seed=0):
-    """A random RS-Net checkpoint whose BN sets really differ per resolution."""
-    torch.manual_seed(seed)
-    args = {"num_classes": num_classes, "width_mult": width}
-    model = create_model("mobilenet_v2", resolutions, **args)
-    g = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for sbn in switchable_bns(model):
-            for bn in sbn.bns:
-                c = bn.num_features
-                bn.weight.copy_(1 + 0.2 * torch.randn(c, generator=g))
-                bn.bias.copy_(0.1 * torch.randn(c, generator=g))
-                bn.running_mean.copy_(0.1 * torch.randn(c, generator=g))
-                bn.running_var.copy_(0.5 + torch.rand(c, generator=g))
-    ckpt = {"arch": "mobilenet_v2", "arch_args": args, "resolutions": list(resolutions),
-            "class_names": [f"c{i}" for i in range(num_classes)], "mean": [0.485, 0.456, 0.406],
-            "std": [0.229, 0.224, 0.225], "crop_pct": 0.875, "state_dict": model.state_dict(),
-            "alpha": torch.zeros(len(resolutions)), "metrics": {}, "madds": {},
-            "params": param_counts(model), "versions": versions()}
-    save_checkpoint(ckpt, path)
-    return path
-
-
-def cli(module, *args):
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
-
-
-def error_lines(stderr):
-    return [ln for ln in stderr.splitlines() if ln.startswith("error:")]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +28,7 @@ def ckpt(tmp_path_factory):
 def pte(ckpt, tmp_path_factory):
     from converters import executorch
     out = tmp_path_factory.mktemp("et") / "rs.pte"
-    P.convert("executorch", executorch.lower, ckpt, out, weights="affine", quiet=True)
+    pipeline.convert("executorch", executorch.lower, ckpt, out, weights="affine", quiet=True)
     return out
 
 
@@ -101,9 +67,9 @@ def test_corrupt_checkpoint_one_error_line(ckpt, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(Path(ckpt).read_bytes()[:2000])
     out = tmp_path / "x.pte"
-    res = cli("converters.executorch", "--ckpt", bad, "--out", out, "--weights", "folded")
+    res = run_module("converters.executorch", "--ckpt", bad, "--out", out, "--weights", "folded")
     assert res.returncode == 2
-    assert len(error_lines(res.stderr)) == 1 and "Traceback" not in res.stderr
+    error_line(res.stderr)
     assert not out.exists() and not list(tmp_path.glob(".*tmp*"))
 
 
@@ -121,7 +87,7 @@ def test_atomic_output_after_forced_failure(ckpt, tmp_path):
     old.write_bytes(b"previous artifact")
     for lower, out in [(boom, tmp_path / "new.pte"), (boom, old), (boom_dir, tmp_path / "m.mlpackage")]:
         with pytest.raises(RuntimeError, match="forced"):
-            P.convert("executorch", lower, ckpt, out, weights="folded", quiet=True)
+            pipeline.convert("executorch", lower, ckpt, out, weights="folded", quiet=True)
     assert not (tmp_path / "new.pte").exists() and not (tmp_path / "m.mlpackage").exists()
     assert old.read_bytes() == b"previous artifact"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.pte"]
@@ -137,14 +103,14 @@ def test_backend_failure_one_error_line(ckpt, tmp_path, capsys):
 
     out = tmp_path / "rs.mlpackage"
     argv = ["--ckpt", str(ckpt), "--out", str(out)]
-    assert P.run_cli("coreml", ".mlpackage", boom, argv) == 2
+    assert pipeline.run_cli("coreml", boom, argv) == 2
     err = capsys.readouterr().err
-    assert error_lines(err) == ["error: coreml conversion failed: backend exploded"]
+    assert error_line(err) == "error: coreml conversion failed: backend exploded"
     assert "Traceback" not in err and "second line" not in err
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
     with pytest.raises(P.BackendError, match="coreml conversion failed") as info:
-        P.run_cli("coreml", ".mlpackage", boom, argv + ["--debug"])
+        pipeline.run_cli("coreml", boom, argv + ["--debug"])
     assert isinstance(info.value.__cause__, ValueError)
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
@@ -160,7 +126,7 @@ def test_backend_failure_through_real_cli(ckpt, tmp_path):
                           "--weights", "affine"], cwd=ROOT,
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 2, res.stderr[-2000:]
-    assert error_lines(res.stderr) == ["error: executorch conversion failed: export refused: forced"]
+    assert error_line(res.stderr) == "error: executorch conversion failed: export refused: forced"
     assert "Traceback" not in res.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
@@ -175,9 +141,9 @@ def test_executorch_parity_every_entry(pte, ckpt):
 
 
 def test_manifest_round_trip_executorch(pte, ckpt):
-    from converters.verify import embedded_manifest
+    from rsnet_edge.runtime import open_artifact
     side = read_sidecar(pte)
-    emb = embedded_manifest(pte)
+    emb = open_artifact(pte).embedded
     assert side.artifact["sha256"] and "sha256" not in emb.artifact
     assert Manifest.from_json(side.to_json()) == side
     for key in ("backend", "arch", "arch_args", "entries", "checkpoint", "weights", "class_names"):
@@ -188,19 +154,19 @@ def test_manifest_round_trip_executorch(pte, ckpt):
 
 def test_checkpoint_artifact_mismatch_refused(pte, tmp_path):
     other = make_ckpt(tmp_path / "other.pt", seed=7)
-    res = cli("converters.verify", pte, "--ckpt", other, "--no-baseline")
+    res = run_module("converters.verify", pte, "--ckpt", other, "--no-baseline")
     assert res.returncode == 2
-    lines = error_lines(res.stderr)
-    assert len(lines) == 1 and "not the checkpoint" in lines[0]
+    assert "not the checkpoint" in error_line(res.stderr)
 
 
 def test_tampered_artifact_refused(pte, ckpt, tmp_path):
-    from converters.verify import read_manifests
+    from converters.verify import open_checked
+    from rsnet_edge.runtime import RuntimeLoadError
     copy = tmp_path / "rs.pte"
     copy.write_bytes(pte.read_bytes() + b"\0")
     Path(str(copy) + ".manifest.json").write_text(Path(str(pte) + ".manifest.json").read_text())
-    with pytest.raises(ManifestError, match="does not match"):
-        read_manifests(copy)
+    with pytest.raises(RuntimeLoadError, match="does not match"):
+        open_checked(copy)
 
 
 # ------------------------------------------------------------------------------- slow: sizes, LiteRT, Core ML
@@ -218,7 +184,7 @@ def test_shared_size_ratio_and_parity(backend, ckpt_1k, tmp_path, monkeypatch):
     monkeypatch.setenv("RSNET_EDGE_CACHE", str(tmp_path / "cache"))
     lower = {"executorch": executorch.lower, "tflite": tflite.lower}[backend]
     out = tmp_path / ("rs" + {"executorch": ".pte", "tflite": ".tflite"}[backend] + ".rsfold")
-    P.convert(backend, lower, ckpt_1k, out, quiet=True)      # the default: fold at load
+    pipeline.convert(backend, lower, ckpt_1k, out, quiet=True)      # the default: fold at load
     rep = verify(out, ckpt_1k, log=lambda s: None)
     assert rep["ok"], rep["entries"]
     assert rep["size_ratio"] <= 1.10, rep["size_ratio"]
@@ -226,19 +192,21 @@ def test_shared_size_ratio_and_parity(backend, ckpt_1k, tmp_path, monkeypatch):
 
 def test_tflite_parity_every_entry(ckpt, tmp_path):
     from converters import tflite
-    from converters.verify import Runner, embedded_manifest, verify
+    from converters.verify import verify
+    from rsnet_edge.runtime import open_artifact
     out = tmp_path / "rs.tflite"
-    P.convert("tflite", tflite.lower, ckpt, out, weights="affine", quiet=True)
+    pipeline.convert("tflite", tflite.lower, ckpt, out, weights="affine", quiet=True)
     rep = verify(out, ckpt, baseline=False, log=lambda s: None)
     assert rep["ok"] and set(rep["entries"]) == {entry_name(r) for r in RS} | {DEFAULT_ENTRY}
-    assert embedded_manifest(out).entries == read_sidecar(out).entries
-    assert set(Runner("tflite", out).entries) == {entry_name(r) for r in RS} | {DEFAULT_ENTRY}
+    clf = open_artifact(out)
+    assert clf.embedded.entries == read_sidecar(out).entries
+    assert clf.entry_names() == {entry_name(r) for r in RS} | {DEFAULT_ENTRY}
 
 
 @pytest.fixture(scope="module")
 def mlpackage(ckpt, tmp_path_factory):
     out = tmp_path_factory.mktemp("cm") / "rs.mlpackage"
-    res = cli("converters.coreml", "--ckpt", ckpt, "--out", out)
+    res = run_module("converters.coreml", "--ckpt", ckpt, "--out", out)
     assert res.returncode == 0, res.stderr[-2000:]
     return out
 

@@ -2,22 +2,17 @@
 LiteRT -> verify -> predict with the artifacts, which agree with the checkpoint."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 import rsnet_edge
-from conftest import ROOT, subprocess_env
+from helpers import run_module
 
 RS = ["64", "48", "32"]
 
 
 def _run(*args):
-    r = subprocess.run([sys.executable, "-m", *map(str, args)], cwd=ROOT, env=subprocess_env(),
-                       capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, f"{args[0]} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r.stdout
+    return run_module(*args, check=True).stdout
 
 
 def test_train_convert_verify_predict(tiny_data, tmp_path):

@@ -22,12 +22,13 @@ import numpy as np
 import pytest
 import torch
 
+from converters import pipeline
 from converters import prepare as P
 from rsnet_edge import rsfold
 from rsnet_edge.checkpoint import load_model
 from rsnet_edge.manifest import read_sidecar, sidecar_path
 from rsnet_edge.runtime import RuntimeLoadError, load
-from test_converters import RS, make_ckpt
+from helpers import RS, make_ckpt
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -206,9 +207,9 @@ def test_mismatched_compact_artifacts_refused(compact, tmp_path):
 def test_compact_suffix_rule(ckpt, tmp_path):
     from converters import executorch
     with pytest.raises(P.ConversionError, match=r"\.pte\.rsfold"):
-        P.convert("executorch", executorch.lower, ckpt, tmp_path / "x.pte", quiet=True)
+        pipeline.convert("executorch", executorch.lower, ckpt, tmp_path / "x.pte", quiet=True)
     with pytest.raises(P.ConversionError, match="only --weights shared"):
-        P.convert("executorch", executorch.lower, ckpt, tmp_path / "x.pte.rsfold", weights="folded", quiet=True)
+        pipeline.convert("executorch", executorch.lower, ckpt, tmp_path / "x.pte.rsfold", weights="folded", quiet=True)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -228,8 +229,8 @@ def onnx_pair(ckpt, tmp_path_factory):
     from converters import onnx as conv
     d = tmp_path_factory.mktemp("onnx")
     shared, folded = d / "rs.onnx", d / "rs_folded.onnx"
-    P.convert("onnx", conv.lower, ckpt, shared, quiet=True)
-    P.convert("onnx", conv.lower, ckpt, folded, weights="folded", quiet=True)
+    pipeline.convert("onnx", conv.lower, ckpt, shared, quiet=True)
+    pipeline.convert("onnx", conv.lower, ckpt, folded, weights="folded", quiet=True)
     return shared, folded
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_converters import make_ckpt
+from helpers import make_ckpt
 
 RES = [64, 48]
 CALIB_N = 16
@@ -25,7 +25,7 @@ def work(tmp_path_factory, tiny_data):
 
 def _convert(work, name, weights, resolutions=RES, backend="executorch"):
     import importlib
-    from converters.prepare import convert
+    from converters.pipeline import convert
     out = work["dir"] / name
     if not out.exists():
         convert(backend, importlib.import_module(f"converters.{backend}").lower, work["ckpt"], out,
@@ -44,7 +44,7 @@ def _quantized(work, resolutions=RES, canonical=True, backend="executorch"):
     from converters.prepare import prepare
     from converters.quantize import load_calibration, quantize_prepared
     from rsnet_edge.checkpoint import load_checkpoint
-    prep = prepare(load_checkpoint(work["ckpt"]), resolutions, "shared", backend=backend)
+    prep = prepare(load_checkpoint(work["ckpt"]), resolutions, "shared")
     entries, facts = quantize_prepared(prep, load_calibration(work["data"] / "train", CALIB_N),
                                        canonical=canonical, progress=False, backend=backend)
     return prep, entries, facts
@@ -162,17 +162,17 @@ def test_int8_size_vs_single_and_direct_exports(work, shared):
 def _artifact_vs_pt2e(backend, artifact, quantized, work):
     """(entry, artifact logits, PT2E-module logits, the output's quantization step) per entry, on
     6 real validation views at the entry's resolution."""
-    from converters.verify import Runner
     from rsnet_edge.preprocess import eval_batch, load_rgb
+    from rsnet_edge.runtime import load
     prep, entries, _ = quantized
     ck = prep.ckpt
     ims = [load_rgb(p) for p in sorted((work["data"] / "val").rglob("*.*"))[:6]]
-    runner = Runner(backend, artifact)
+    clf = load(artifact, verify=False)
     for entry, (r, _) in prep.entries().items():
         x = eval_batch(ims, r, ck["mean"], ck["std"], ck["crop_pct"])
         with torch.no_grad():
             ref = entries[r].module(torch.from_numpy(x)).numpy()
-        yield entry, runner.run(entry, x), ref, entries[r].act_qparams[-1][0]
+        yield entry, clf.run_entry(entry, x), ref, entries[r].act_qparams[-1][0]
 
 
 def test_int8_logits_match_the_pt2e_reference(shared, quantized, work):
@@ -230,7 +230,7 @@ def test_tflite_int8_one_file_one_signature_per_resolution_float_io(tfl_shared, 
     across signatures), dtype int8 in both manifests."""
     from ai_edge_litert import schema_py_generated as fb
     from ai_edge_litert.interpreter import Interpreter
-    from converters.verify import embedded_manifest
+    from rsnet_edge.runtime import open_artifact
     prep, entries, _ = tfl_quantized
     interp = Interpreter(model_path=str(tfl_shared))
     sigs = interp.get_signature_list()
@@ -256,7 +256,7 @@ def test_tflite_int8_one_file_one_signature_per_resolution_float_io(tfl_shared, 
     st = man["extra"]["int8_storage"]
     assert st["int8_weight_tensors"] == len(RES) * st["int8_weight_buffers"]
     assert man["extra"]["int8"]["int8_weight_tensors_extra"] == 0
-    assert embedded_manifest(tfl_shared).dtype == "int8"
+    assert open_artifact(tfl_shared).embedded.dtype == "int8"
 
 
 def test_tflite_int8_is_calibrated_per_resolution(tfl_shared, tfl_quantized):

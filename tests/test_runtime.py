@@ -345,12 +345,3 @@ def test_onnx_single_resolution(ckpt, images, tmp_path):
     np.testing.assert_allclose(clf.predict_proba(images), load(ckpt).predict_proba(images, 64), atol=2e-4)
     out.write_bytes(out.read_bytes()[:2000])
     _bad(out, "truncated or corrupt", verify=False)
-
-
-def test_embedded_manifest_names_match_the_converters():
-    from converters import prepare
-
-    from rsnet_edge import runtime
-
-    assert runtime.ET_MANIFEST_METHOD == prepare.ET_MANIFEST_METHOD
-    assert runtime.TFLITE_MANIFEST_METADATA == prepare.MANIFEST_KEY

@@ -2,7 +2,7 @@
 
 A MobileNetV2 (width 0.35, 4 classes, resolutions 96 and 64) whose BN sets differ per resolution and
 whose classifier is set to class prototypes of the built-in shapes (so predictions vary across
-images), converted with the project's own converters (``converters.prepare.convert``). Conversions
+images), converted with the project's own converters (``converters.pipeline.convert``). Conversions
 take tens of seconds each on a small CPU, so the files are cached in
 ``$TMPDIR/rsnet-edge-test-artifacts-<key>`` where the key hashes the sources they depend on (any change
 to the converters or the model code rebuilds them). Tests must copy a cached file before changing it.
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESOLUTIONS = (96, 64)
 CLASSES = ("disc", "ring", "square", "triangle")
 SOURCES = ["rsnet_edge/models.py", "rsnet_edge/checkpoint.py", "rsnet_edge/manifest.py",
-           "rsnet_edge/policy.py", "converters/prepare.py", "converters/executorch.py",
+           "rsnet_edge/policy.py", "converters/prepare.py", "converters/pipeline.py", "converters/executorch.py",
            "converters/tflite.py", "tests/fakes/artifacts.py"]
 
 
@@ -121,7 +121,7 @@ def artifact(backend: str, weights: str = "affine", resolutions=None) -> Path:
     """The cached ``tiny.<suffix>`` for ``backend`` ("executorch" | "tflite"), built on first use: a
     plain stock-runtime file (``affine``, or ``folded``); the compact fold-at-load form (``shared``)
     is ``tiny.<suffix>.rsfold``."""
-    from converters import prepare
+    from converters import pipeline
 
     suffix = {"executorch": ".pte", "tflite": ".tflite"}[backend]
     ck = checkpoint()
@@ -135,7 +135,7 @@ def artifact(backend: str, weights: str = "affine", resolutions=None) -> Path:
                 from converters.executorch import lower
             else:
                 from converters.tflite import lower
-            prepare.convert(backend, lower, ck, out, resolutions=resolutions, weights=weights, quiet=True)
+            pipeline.convert(backend, lower, ck, out, resolutions=resolutions, weights=weights, quiet=True)
     return out
 
 
