@@ -586,21 +586,18 @@ def test_copy_assets_refuses_bad_input_and_copies_nothing(tmp_path, case, error)
 
 
 @needs_jvm
-@pytest.mark.slow
 def test_java_unpacks_a_real_converted_rsfold_like_python(tmp_path, java_core_cp):
-    """A real compact artifact from the converter CLI (tiny random RS-Net, 2 resolutions; about a
-    minute here): Java's unpack has Python's sha256 and the one the manifest records; copy_assets.sh
-    takes it under its recorded name."""
+    """A real compact artifact from the project's ExecuTorch converter (the cached tiny RS-Net of
+    tests/fakes/artifacts.py, 2 resolutions, the same file test_runtime and test_bench use, so the
+    default run converts it once): Java's unpack has Python's sha256 and the one the manifest
+    records; copy_assets.sh takes it under its recorded name."""
     import hashlib
-    import sys
+    from fakes import artifacts as A
     from rsnet_edge import rsfold
-    conv = _load("_test_converters", Path(__file__).with_name("test_converters.py"))
-    ckpt = conv.make_ckpt(tmp_path / "rs.pt", resolutions=[64, 48], num_classes=4)
-    art = tmp_path / "rs.pte.rsfold"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    p = subprocess.run([sys.executable, "-m", "converters.executorch", "--ckpt", str(ckpt), "--out", str(art)],
-                       cwd=ROOT, env=env, text=True, capture_output=True, timeout=900)
-    assert p.returncode == 0, p.stderr[-3000:]
+    if importlib.util.find_spec("executorch") is None:   # under CI=true conftest fails the run instead
+        pytest.skip("executorch not installed")
+    art = A.copy_with_sidecar(A.artifact("executorch", "shared"), tmp_path)
+    assert art.name.endswith(".pte.rsfold")
     side = json.loads(Path(str(art) + ".manifest.json").read_text())
     program, head = rsfold.unpack_bytes(art.read_bytes(), art.name)
     want = hashlib.sha256(program).hexdigest()
@@ -612,4 +609,4 @@ def test_java_unpacks_a_real_converted_rsfold_like_python(tmp_path, java_core_cp
     assets = tmp_path / "assets"
     r = _copy_assets(assets, art)
     assert r.returncode == 0, r.stderr
-    assert (assets / "rs.pte.rsfold").read_bytes() == art.read_bytes()
+    assert (assets / side["artifact"]["file"]).read_bytes() == art.read_bytes()
