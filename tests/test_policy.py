@@ -41,9 +41,12 @@ def run_case(case: dict) -> list[str]:
             try:
                 sel.select(**args)
                 problems.append(f"{where}: expected an error, got none")
-            except ValueError:
+            except ValueError as e:
                 if (sel.battery_resolution, sel.current, sel.switch_count) != before:
                     problems.append(f"{where}: a rejected call changed the selector's state")
+                if "error_contains" in step and step["error_contains"] not in str(e):
+                    problems.append(f"{where}: expected an error containing "
+                                    f"{step['error_contains']!r}, got {str(e)!r}")
             continue
         got = sel.select(**args)
         if got != step["expect"]:
@@ -84,6 +87,17 @@ def test_vectors_cover_what_they_must():
     lists = [tuple(c["default_for"]) for c in cases if "default_for" in c]
     assert (256, 128) in lists and (160,) in lists
     assert any(not c.get("fresh") for c in cases)          # some cases carry hysteresis history
+    # S=10: the only list here whose floor thresholds differ from rounded ones (46/26/6 vs 47/27/7)
+    assert tuple(range(320, 0, -32)) in lists
+    # non-monotone caps: some state's own cap is larger than a cooler state's
+    def non_monotone(c):
+        caps = c.get("policy", {}).get("thermal_caps", {})
+        own = [caps.get(s) for s in THERMAL_STATES]
+        return any(a is not None and b is not None and b > a
+                   for i, a in enumerate(own) for b in own[i + 1:])
+    assert sum(map(non_monotone, cases)) >= 2
+    # the fraction rule: a battery strictly between 0 and 1 is refused, with its message checked
+    assert any(0 < s["battery"] < 1 and s.get("expect_error") and "error_contains" in s for s in steps)
 
 
 def test_a_mutated_vector_is_caught(tmp_path):
@@ -105,7 +119,9 @@ def test_a_mutated_vector_is_caught(tmp_path):
     ([224, 160, 96], [60, 30, 0]),
     ([224, 192, 160, 128], [60, 40, 20, 0]),
     ([96, 128, 160, 192, 224, 256], [60, 48, 36, 24, 12, 0]),
-    (list(range(320, 0, -32)), None),
+    # S=10, by hand from min_pct(i) = (60*(9-i))//9: 60, 53.3, 46.7, 40, 33.3, 26.7, 20, 13.3, 6.7, 0
+    # floored (rounding would give 47, 27, 7)
+    (list(range(320, 0, -32)), [60, 53, 46, 40, 33, 26, 20, 13, 6, 0]),
 ])
 def test_default_policy_shapes(rs, mins):
     p = default_policy(rs)
@@ -113,8 +129,7 @@ def test_default_policy_shapes(rs, mins):
     assert p.resolutions == srt
     assert [r for _, r in p.battery_levels] == srt
     got = [m for m, _ in p.battery_levels]
-    if mins is not None:
-        assert got == mins
+    assert got == mins
     assert got[0] == (60 if len(rs) > 1 else 0) and got[-1] == 0
     assert p.thermal_cap("none") is None and p.thermal_cap("light") is None
     assert p.thermal_cap("critical") == srt[-1] == p.thermal_cap("shutdown")
@@ -125,6 +140,18 @@ def test_default_policy_shapes(rs, mins):
     # round trip through JSON
     again = Policy.from_dict(json.loads(json.dumps(p.to_dict())))
     assert again == p
+
+
+def test_default_policy_s10_thermal_caps_by_hand():
+    p = default_policy(list(range(320, 0, -32)))         # 320 288 256 224 192 160 128 96 64 32
+    assert [p.thermal_cap(s) for s in THERMAL_STATES] == [None, None, 192, 64, 32, 32, 32]
+
+
+def test_thermal_cap_is_the_smallest_so_far_not_the_last():
+    p = Policy.from_dict({"resolutions": [224, 160, 96], "battery_levels": [[0, 224]],
+                          "thermal_caps": {"light": 200, "moderate": 96, "severe": 160,
+                                           "emergency": 224}})
+    assert [p.thermal_cap(s) for s in THERMAL_STATES] == [None, 200, 96, 96, 96, 96, 96]
 
 
 def test_default_policy_rejects_nonsense():

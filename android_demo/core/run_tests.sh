@@ -5,6 +5,7 @@
 #   android_demo/core/run_tests.sh                      # all test classes
 #   android_demo/core/run_tests.sh PolicyVectorsTest    # only some (simple or full class names)
 #   RSNET_POLICY_VECTORS=/tmp/v.json android_demo/core/run_tests.sh PolicyVectorsTest
+#   android_demo/core/run_tests.sh --jars                # print gson=/junit=/hamcrest= jar paths, run nothing
 #
 # Needs javac (JDK 17) and the Debian jars of Gson, JUnit 4 and Hamcrest; when the jars are missing
 # and we are root, installs libgoogle-gson-java + junit4 with apt-get (apt-get update only when the
@@ -36,6 +37,9 @@ find_jars() {
       "$JAVA_DIR/hamcrest-all.jar" $JAVA_DIR/hamcrest-*.jar || true)}"
 }
 
+for v in GSON_JAR JUNIT_JAR HAMCREST_JAR; do
+  [ -z "${!v:-}" ] || [ -f "${!v}" ] || die "$v=${!v} is not a file"
+done
 find_jars
 if [ -z "$GSON" ] || [ -z "$JUNIT" ] || [ -z "$HAMCREST" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
@@ -51,6 +55,12 @@ fi
 [ -n "$GSON" ] || die "gson jar not found in $JAVA_DIR (apt-get install -y libgoogle-gson-java, or set GSON_JAR)"
 [ -n "$JUNIT" ] || die "junit4 jar not found in $JAVA_DIR (apt-get install -y junit4, or set JUNIT_JAR)"
 [ -n "$HAMCREST" ] || die "hamcrest jar not found in $JAVA_DIR (apt-get install -y junit4, or set HAMCREST_JAR)"
+
+# The one place that locates the jars: tests/test_android_core.py asks here instead of guessing.
+if [ "${1:-}" = "--jars" ]; then
+  printf 'gson=%s\njunit=%s\nhamcrest=%s\n' "$GSON" "$JUNIT" "$HAMCREST"
+  exit 0
+fi
 
 MAIN_SRC="$HERE/src/main/java"
 TEST_SRC="$HERE/src/test/java"

@@ -4,8 +4,9 @@ A MobileNetV2 (width 0.35, 4 classes, resolutions 96 and 64) whose BN sets diffe
 whose classifier is set to class prototypes of the built-in shapes (so predictions vary across
 images), converted with the project's own converters (``converters.pipeline.convert``). Conversions
 take tens of seconds each on a small CPU, so the files are cached in
-``$TMPDIR/rsnet-edge-test-artifacts-<key>`` where the key hashes the sources they depend on (any change
-to the converters or the model code rebuilds them). Tests must copy a cached file before changing it.
+``$TMPDIR/rsnet-edge-test-artifacts-<key>`` where the key hashes everything that shapes them (see
+:func:`sources`; any change to the library, the converters, the image generator or the lowering
+packages' versions rebuilds them). Tests must copy a cached file before changing it.
 """
 
 from __future__ import annotations
@@ -21,19 +22,39 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RESOLUTIONS = (96, 64)
 CLASSES = ("disc", "ring", "square", "triangle")
-SOURCES = ["rsnet_edge/models.py", "rsnet_edge/checkpoint.py", "rsnet_edge/manifest.py",
-           "rsnet_edge/policy.py", "converters/prepare.py", "converters/pipeline.py", "converters/executorch.py",
-           "converters/tflite.py", "tests/fakes/artifacts.py"]
+#: What shapes the cached files, by rule rather than by name (modules get renamed and split): every
+#: .py under these packages, these files, and the versions of the packages that do the lowering.
+SOURCE_PACKAGES = ("rsnet_edge", "converters")
+SOURCE_FILES = ("training/__init__.py", "training/synthetic.py", "tests/fakes/artifacts.py")
+LOWERING_PACKAGES = ("torch", "executorch", "litert-torch", "ai-edge-litert", "numpy", "pillow")
+
+
+def sources(root: Path = ROOT) -> list[str]:
+    """Repository-relative paths of the files the cache key hashes."""
+    files = {f for f in SOURCE_FILES if (root / f).is_file()}
+    for pkg in SOURCE_PACKAGES:
+        files |= {p.relative_to(root).as_posix() for p in (root / pkg).rglob("*.py")}
+    return sorted(files)
+
+
+def cache_key(root: Path = ROOT) -> str:
+    from importlib import metadata
+
+    h = hashlib.sha256()
+    for s in sources(root):
+        h.update(f"{s}\0{hashlib.sha256((root / s).read_bytes()).hexdigest()}\n".encode())
+    for name in LOWERING_PACKAGES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "-"
+        h.update(f"{name}=={version}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def cache_dir() -> Path:
-    h = hashlib.sha256()
-    for s in SOURCES:
-        p = ROOT / s
-        h.update(s.encode())
-        h.update(p.read_bytes() if p.exists() else b"-")
     base = Path(os.environ.get("RSNET_TEST_CACHE", tempfile.gettempdir()))
-    d = base / f"rsnet-edge-test-artifacts-{h.hexdigest()[:16]}"
+    d = base / f"rsnet-edge-test-artifacts-{cache_key()}"
     d.mkdir(parents=True, exist_ok=True)
     return d
 

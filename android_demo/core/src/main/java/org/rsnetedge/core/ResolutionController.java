@@ -146,9 +146,7 @@ public final class ResolutionController {
   }
 
   private static void checkPct(double v) {
-    if (Double.isNaN(v) || v < 0 || v > 100) {
-      throw new PolicyException("battery_pct must be a number in 0..100, got " + v);
-    }
+    Selector.checkBattery(v); // refused before it is stored, so later events still apply
   }
 
   @Override

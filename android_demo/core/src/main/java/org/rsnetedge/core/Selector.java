@@ -1,5 +1,7 @@
 package org.rsnetedge.core;
 
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.util.Map;
 
 /**
@@ -168,9 +170,7 @@ public final class Selector {
       Double latencyBudgetMs,
       Map<String, ? extends Map<String, ?>> profile,
       String metric) {
-    if (Double.isNaN(batteryPct) || batteryPct < 0 || batteryPct > 100) {
-      throw new PolicyException("battery_pct must be a number in 0..100, got " + batteryPct);
-    }
+    checkBattery(batteryPct);
     Policy.thermalIndex(thermal);
     if (latencyBudgetMs != null) {
       if (latencyBudgetMs.isNaN() || latencyBudgetMs.isInfinite() || latencyBudgetMs <= 0) {
@@ -202,6 +202,31 @@ public final class Selector {
         }
       }
     }
+  }
+
+  /**
+   * The battery input rule (rsnet_edge/policy.py docstring): a percentage 0..100; a value strictly
+   * between 0 and 1 is refused as a likely fraction (iOS reports 0..1), so pass 0 or 1.
+   */
+  public static void checkBattery(double batteryPct) {
+    if (Double.isNaN(batteryPct) || batteryPct < 0 || batteryPct > 100) {
+      throw new PolicyException("battery_pct must be a number in 0..100, got " + batteryPct);
+    }
+    if (batteryPct > 0 && batteryPct < 1) {
+      throw new PolicyException(
+          "battery_pct " + plain(batteryPct) + " looks like a fraction (iOS reports 0..1): pass a"
+              + " percentage 0..100, e.g. " + plain(round6(batteryPct * 100)));
+    }
+  }
+
+  /** Like Python's repr of a float in 0..100: shortest digits, no exponent. */
+  private static String plain(double v) {
+    return BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
+  }
+
+  /** Six significant digits, like Python's {@code %g}. */
+  private static double round6(double v) {
+    return new BigDecimal(v).round(new MathContext(6)).doubleValue();
   }
 
   /** Measured latency; keys "224" then "forward_224" (first present wins); null = unmeasured. */

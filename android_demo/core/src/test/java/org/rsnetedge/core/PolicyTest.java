@@ -68,6 +68,28 @@ public class PolicyTest {
   }
 
   @Test
+  public void defaultPolicyTenResolutionsByHand() {
+    // min_pct(i) = (60 * (9 - i)) / 9 floored: 53.3 -> 53, 46.7 -> 46, 26.7 -> 26, 6.7 -> 6
+    Policy p = Policy.defaultPolicy(new int[] {320, 288, 256, 224, 192, 160, 128, 96, 64, 32});
+    double[] mins = new double[10];
+    for (int i = 0; i < 10; i++) mins[i] = p.batteryLevels().get(i)[0];
+    assertArrayEquals(new double[] {60, 53, 46, 40, 33, 26, 20, 13, 6, 0}, mins, 0);
+    Integer[] caps = new Integer[Policy.THERMAL_STATES.size()];
+    for (int i = 0; i < caps.length; i++) caps[i] = p.thermalCap(Policy.THERMAL_STATES.get(i));
+    assertArrayEquals(new Integer[] {null, null, 192, 64, 32, 32, 32}, caps);
+  }
+
+  @Test
+  public void thermalCapIsTheSmallestSoFarNotTheLast() {
+    Policy p = Policy.fromJson("{\"resolutions\": [224, 160, 96], \"battery_levels\": [[0, 224]],"
+        + " \"thermal_caps\": {\"light\": 200, \"moderate\": 96, \"severe\": 160,"
+        + " \"emergency\": 224}}");
+    Integer[] caps = new Integer[Policy.THERMAL_STATES.size()];
+    for (int i = 0; i < caps.length; i++) caps[i] = p.thermalCap(Policy.THERMAL_STATES.get(i));
+    assertArrayEquals(new Integer[] {null, 200, 96, 96, 96, 96, 96}, caps);
+  }
+
+  @Test
   public void defaultPolicyJsonMatchesPythonLayout() {
     JsonObject o = Policy.defaultPolicy(new int[] {256, 128}).toJson();
     JsonObject want = JsonParser.parseString(

@@ -81,6 +81,11 @@ public class PolicyVectorsTest {
           boolean same = eq(b0, sel.batteryResolution()) && eq(c0, sel.current())
               && n0 == sel.switchCount();
           if (!same) problems.add(where + ": a rejected call changed the selector's state");
+          if (s.has("error_contains")
+              && !expected.getMessage().contains(s.get("error_contains").getAsString())) {
+            problems.add(where + ": expected an error containing '"
+                + s.get("error_contains").getAsString() + "', got '" + expected.getMessage() + "'");
+          }
         }
         continue;
       }

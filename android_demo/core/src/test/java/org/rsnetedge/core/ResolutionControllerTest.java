@@ -67,6 +67,29 @@ public class ResolutionControllerTest {
   }
 
   @Test
+  public void aFractionIsRefusedBeforeItIsStored() {
+    ResolutionController c = new ResolutionController(manifest());
+    assertEquals(192, c.onBattery(50, false));
+    try {
+      c.onBattery(0.5, false);
+      fail();
+    } catch (PolicyException e) {
+      assertEquals(
+          "battery_pct 0.5 looks like a fraction (iOS reports 0..1): pass a percentage 0..100, e.g. 50",
+          e.getMessage());
+    }
+    try {
+      c.onSimulatedBattery(0.25);
+      fail();
+    } catch (PolicyException expected) {
+      // ok
+    }
+    assertEquals(Double.valueOf(50), c.effectiveBattery()); // nothing stored: later events apply
+    assertEquals(128, c.onThermal("severe"));
+    assertEquals(96, c.onBattery(1, false)); // 1 and 0 are percentages
+  }
+
+  @Test
   public void chargingLifts() {
     ResolutionController c = new ResolutionController(manifest());
     assertEquals(96, c.onBattery(5, false));
