@@ -57,6 +57,7 @@ def peak_rss_mb() -> float:
 
 
 # ------------------------------------------------------------------------------- measuring
+@dataclass
 class Loaded:
     """One artifact under test (the shared RS-Net artifact, or one folded baseline)."""
     path: Path
