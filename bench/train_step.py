@@ -3,7 +3,7 @@
     python -m bench.train_step [--arch mobilenet_v2 --width-mult 0.35 --resolutions 128 112 96 80 64 \
         --batch-size 32 --steps 8 --device cpu --data DIR --json out.json]
 
-1. Time per optimisation step of one S-resolution parallel + full MRED step (``training.train``'s
+1. Time per optimisation step of one S-resolution parallel + full MRED step (``training.mred``'s
    MultiResolutionNet, SGD) against the SUM of the S single-resolution steps an I-Net of each
    resolution would take on the same batch. Ratio ~1: parallel training costs what the S individual
    models cost together (same MAdds); MRED, BN switching and alpha add nothing that matters.
@@ -31,8 +31,9 @@ import torch
 from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD
 from rsnet_edge.models import create_model, normalize_resolutions
 from rsnet_edge.preprocess import load_rgb, normalize
-from training.data import TrainViews, draw_crop, render_crop, train_dataset
-from training.train import MaxResolutionView, MultiResolutionNet, expand_views
+from training.data import (MaxResolutionView, TrainViews, draw_crop, expand_views, render_crop,
+                           train_dataset)
+from training.mred import MultiResolutionNet
 
 
 def _sync(device: torch.device) -> None:

@@ -85,7 +85,8 @@ def test_multi_seed_report_means_and_paired_std():
     numbers worked out here by hand."""
     import argparse
     import statistics
-    from training.compare import build_report, format_report, model_specs
+    from training.compare import build_report, model_specs
+    from training.report import format_report
     a = argparse.Namespace(resolutions=[48, 32], data=".", arch="mobilenet_v2", epochs=1, seed=0)
     for name, _ in __import__("training.compare", fromlist=["PASS"]).PASS:
         setattr(a, name.replace("-", "_"), None)
@@ -116,7 +117,7 @@ def test_multi_seed_report_means_and_paired_std():
     assert rep["per_seed"]["1"]["RS-Net"]["32"] == 40.0
     text = format_report(rep, "mobilenet_v2")
     assert "mean +- std over 3 seeds" in text and "70.0+-10.0" in text and "(+0.0+-10.0)" in text
-    from training.compare import format_markdown
+    from training.report import format_markdown
     md = format_markdown(rep).splitlines()
     assert md[0].startswith("| top-1 % (mean ± std over 3 seeds") and md[0].endswith("| 48 | 32 | params |")
     assert "| RS-Net | 66.7 ± 5.8 (-3.3 ± 15.3) | 50.0 ± 10.0 (+0.0 ± 10.0) |" in "\n".join(md)
@@ -178,7 +179,8 @@ def test_parallel_jobs_train_the_same_models_as_one_at_a_time(data, tmp_path):
 def test_eval_every_validates_only_when_asked(data, tmp_path):
     """--eval-every 0: no validation until the last epoch, whose metrics the checkpoint carries."""
     import torch
-    from training.train import build_parser, train
+    from training.config import build_parser
+    from training.train import train
     out = tmp_path / "e.pt"
     train(build_parser().parse_args([
         "--data", str(data), "--arch", "mobilenet_v2", "--width-mult", "0.35", "--resolutions", "48", "32",
@@ -193,7 +195,8 @@ def test_eval_every_validates_only_when_asked(data, tmp_path):
 def test_skipping_validation_changes_no_weight(data, tmp_path):
     """--eval-every only decides when to validate: the trained weights are bit-identical."""
     import torch
-    from training.train import build_parser, train
+    from training.config import build_parser
+    from training.train import train
     ws = {}
     for k in ("1", "0"):
         out = tmp_path / f"e{k}.pt"

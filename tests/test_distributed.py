@@ -17,7 +17,7 @@ import torch
 
 from rsnet_edge.models import create_model
 from conftest import ROOT, subprocess_env
-from training.train import GlobalBatchSampler
+from training.data import GlobalBatchSampler
 
 RS = ["64", "48", "32"]
 
@@ -96,7 +96,8 @@ def test_per_sample_seeds_and_device_views(data, tmp_path):
     largest resolution (identical to the exact path there) and downsamples the rest on the device."""
     from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD
     from training.data import train_dataset
-    from training.train import MaxResolutionView, expand_views, main as train_main, sample_seed
+    from training.data import MaxResolutionView, expand_views, sample_seed
+    from training.train import main as train_main
 
     rs = [64, 48, 32]
     ds = train_dataset(data, rs, IMAGENET_MEAN, IMAGENET_STD)

@@ -294,7 +294,7 @@ def test_evaluate_topk_and_table1():
 
 
 def test_table1_matrix_from_per_image_hits():
-    from training.compare import matrix_from
+    from training.report import matrix_from
 
     correct = {str(r): [int(k == 1) for k in RANKS[r]] for r in EVAL_RS}
     got = matrix_from(correct, EVAL_RS)

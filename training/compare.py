@@ -24,7 +24,12 @@ top-5, top-1 gain over I-Nets, total parameters: I-Nets count all S models), the
 I-Nets, Parallel and RS-Net, and writes ``compare.json``, ``compare.txt`` and ``compare.png``
 (accuracy vs MAdds as paper Fig. 1). Checkpoints go to ``OUT/models``, per-model results to
 ``OUT/results``: a rerun (after an interruption) skips models whose results exist and resumes a
-model whose checkpoint is unfinished. Unknown flags are passed to ``training.train`` as they are.
+model whose checkpoint is unfinished. Unknown flags are training flags: parsed once with
+``training.train``'s parser, they are passed on to every model (after the model's own options).
+
+Each model is trained in this process (or a ``--jobs`` worker) by ``training.train.train`` with a
+config from ``training.config.make_config``. The report's text, Markdown and figure are
+``training/report.py``'s.
 """
 
 from __future__ import annotations
@@ -40,12 +45,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from rsnet_edge.checkpoint import CheckpointError, load_model
-from rsnet_edge.flops import human
 from rsnet_edge.manifest import atomic_write_bytes
 from rsnet_edge.models import DEFAULT_RESOLUTIONS, normalize_resolutions
-from training import train as trainer
-from training.data import collate_views, val_dataset
-from training.evaluate import evaluate, format_matrix
+from training.config import arch_names, make_config, parse_overrides
+from training.data import collate_views, val_dataset, worker_init
+from training.evaluate import evaluate
+from training.report import format_markdown, format_report, matrix_from, mean_std, plot
+from training.train import train
 
 ABLATIONS = ("vanilla", "from_students", "multi_crop", "resolution_loss", "dropout")
 
@@ -61,7 +67,7 @@ SETTINGS = ("data", "arch", "epochs", "resolutions", "seed") + tuple(n.replace("
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m training.compare", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="ImageFolder root with train/ and val/")
-    ap.add_argument("--arch", default="mobilenet_v2", choices=sorted(trainer.ARCH_DEFAULTS))
+    ap.add_argument("--arch", default="mobilenet_v2", choices=arch_names())
     ap.add_argument("--epochs", type=int, required=True, help="per model")
     ap.add_argument("--resolutions", type=int, nargs="+", default=list(DEFAULT_RESOLUTIONS))
     ap.add_argument("--ablation", nargs="*", choices=ABLATIONS, metavar="NAME",
@@ -85,38 +91,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 def model_specs(resolutions: list[int], ablation=None, budgets=(), resolution_loss: str | None = None,
                 dropout: float | None = None, arch: str = "mobilenet_v2") -> list[dict]:
-    """(name, label, extra training flags, trained resolutions, epoch multiplier ``budget``) of every
-    model to train for one seed. ``ablation``: None/False (none), True or [] (all), or names from
-    :data:`ABLATIONS`."""
+    """(name, label, its own training ``options`` (:func:`training.config.make_config` keywords),
+    trained resolutions, epoch multiplier ``budget``) of every model to train for one seed.
+    ``ablation``: None/False (none), True or [] (all), or names from :data:`ABLATIONS`."""
     if ablation is None or ablation is False:
         ablation = ()
     elif ablation is True or len(ablation) == 0:
         ablation = ABLATIONS
     def inets(m):
         sfx, lsfx = ("", "") if m == 1 else (f"_x{m}", f" x{m}")
-        return [{"name": f"inet_{r}{sfx}", "label": f"I-{r}{lsfx}", "flags": ["--mred", "none"],
+        return [{"name": f"inet_{r}{sfx}", "label": f"I-{r}{lsfx}", "options": {"mred": "none"},
                  "resolutions": [r], "budget": m, "inet": True} for r in resolutions]
 
     specs = inets(1)
-    specs += [{"name": "parallel", "label": "Parallel", "flags": ["--mred", "none"], "resolutions": resolutions},
-              {"name": "rsnet", "label": "RS-Net", "flags": ["--mred", "full"], "resolutions": resolutions}]
+    specs += [{"name": "parallel", "label": "Parallel", "options": {"mred": "none"}, "resolutions": resolutions},
+              {"name": "rsnet", "label": "RS-Net", "options": {"mred": "full"}, "resolutions": resolutions}]
     other_loss = "mean" if (resolution_loss or "sum") == "sum" else "sum"
-    variants = {"vanilla": {"name": "vanilla", "label": "Vanilla MRED", "flags": ["--mred", "vanilla"]},
+    variants = {"vanilla": {"name": "vanilla", "label": "Vanilla MRED", "options": {"mred": "vanilla"}},
                 "from_students": {"name": "from_students", "label": "From students",
-                                  "flags": ["--mred", "from_students"]},
-                "multi_crop": {"name": "multi_crop", "label": "Multi-crop", "flags": ["--mred", "full", "--multi-crop"]},
+                                  "options": {"mred": "from_students"}},
+                "multi_crop": {"name": "multi_crop", "label": "Multi-crop",
+                               "options": {"mred": "full", "multi_crop": True}},
                 "resolution_loss": {"name": f"rsnet_{other_loss}_loss", "label": f"RS-Net {other_loss} loss",
-                                    "flags": ["--mred", "full", "--resolution-loss", other_loss]}}
+                                    "options": {"mred": "full", "resolution_loss": other_loss}}}
     specs += [dict(variants[k], resolutions=resolutions) for k in ABLATIONS if k in ablation and k in variants]
     if "dropout" in ablation:
         if arch == "mobilenet_v2":
             effective = 0.2 if dropout is None else dropout
             other = 0.0 if effective > 0 else 0.2
             specs.append({"name": f"rsnet_dropout_{other:g}", "label": f"RS-Net dropout {other:g}",
-                          "flags": ["--mred", "full", "--dropout", str(other)], "resolutions": resolutions})
+                          "options": {"mred": "full", "dropout": other}, "resolutions": resolutions})
     for m in budgets:
         if m != 1:
-            specs += inets(m) + [{"name": f"rsnet_x{m}", "label": f"RS-Net x{m}", "flags": ["--mred", "full"],
+            specs += inets(m) + [{"name": f"rsnet_x{m}", "label": f"RS-Net x{m}", "options": {"mred": "full"},
                                   "resolutions": resolutions, "budget": m}]
     for sp in specs:
         sp.setdefault("budget", 1)
@@ -144,17 +151,19 @@ def settings_of(a: argparse.Namespace) -> dict:
     return {k: (str(Path(getattr(a, k)).resolve()) if k == "data" else getattr(a, k)) for k in SETTINGS}
 
 
-def train_argv(a: argparse.Namespace, spec: dict, ckpt: Path, extra: list[str]) -> list[str]:
-    argv = ["--data", a.data, "--arch", a.arch, "--epochs", str(a.epochs * spec.get("budget", 1)),
-            "--seed", str(spec.get("seed", a.seed)), "--resolutions", *map(str, spec["resolutions"]),
-            "--out", str(ckpt), "--resume", "auto", "--eval-every", "0"]  # evaluate_everywhere tests it after
+def train_config(a: argparse.Namespace, spec: dict, ckpt: Path, overrides: dict) -> argparse.Namespace:
+    """The training config of one model: the shared settings, then the model's own options, then
+    ``overrides`` (the training flags compare did not know, :func:`training.config.parse_overrides`)."""
+    opts = {"data": a.data, "arch": a.arch, "epochs": a.epochs * spec.get("budget", 1),
+            "seed": spec.get("seed", a.seed), "resolutions": list(spec["resolutions"]),
+            "out": str(ckpt), "resume": "auto", "eval_every": 0}  # evaluate_everywhere tests it after
     for name, _ in PASS:
         v = getattr(a, name.replace("-", "_"))
         if v is not None:
-            argv += [f"--{name}", str(v)]
+            opts[name.replace("-", "_")] = v
     if a.no_progress:
-        argv.append("--no-progress")
-    return argv + list(spec["flags"]) + list(extra)  # the model's own flags win over the shared ones
+        opts["no_progress"] = True
+    return make_config(**{**opts, **spec["options"], **overrides})  # the model's own options win
 
 
 @torch.no_grad()
@@ -165,7 +174,7 @@ def evaluate_everywhere(ckpt_path: Path, a: argparse.Namespace, resolutions: lis
     model.to(device)
     ds = val_dataset(a.data, resolutions, ckpt["mean"], ckpt["std"], ckpt["crop_pct"], ckpt["class_names"])
     loader = DataLoader(ds, batch_size=a.eval_batch_size, shuffle=False, num_workers=a.workers or 0,
-                        collate_fn=collate_views, worker_init_fn=trainer._worker_init)
+                        collate_fn=collate_views, worker_init_fn=worker_init)
     trained = list(ckpt["resolutions"])
     learned = (ckpt.get("train_args") or {}).get("mred", "full") != "none"  # Parallel: alpha stays 0
     alpha = ckpt.get("alpha") if trained == resolutions and len(trained) > 1 and learned else None
@@ -178,20 +187,6 @@ def evaluate_everywhere(ckpt_path: Path, a: argparse.Namespace, resolutions: lis
             "correct": {str(r): res.correct[r].int().tolist() for r in resolutions},
             "images": res.count, "train_time_s": ckpt.get("train_time_s"),
             "alpha": torch.softmax(ckpt["alpha"].float(), 0).tolist() if alpha is not None else None}
-
-
-def matrix_from(correct: dict[str, list[int]], resolutions: list[int]) -> dict[str, dict[str, float]]:
-    """Table 1: % of images right at column resolution and wrong at row resolution."""
-    c = {str(r): torch.tensor(correct[str(r)], dtype=torch.bool) for r in resolutions}
-    return {str(w): {str(k): 100.0 * (c[str(k)] & ~c[str(w)]).float().mean().item()
-                     for k in resolutions if k != w} for w in resolutions}
-
-
-def mean_std(xs: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (n - 1; 0 for one value)."""
-    n = len(xs)
-    m = sum(xs) / n
-    return m, (sum((x - m) ** 2 for x in xs) / (n - 1)) ** 0.5 if n > 1 else 0.0
 
 
 def _columns_one_seed(rs: list[int], specs: list[dict], res: dict[str, dict]) -> tuple[dict, dict]:
@@ -276,144 +271,21 @@ def build_report(a: argparse.Namespace, specs: list[dict], results: dict[str, di
             "val_images": first["rsnet"]["images"]}
 
 
-def _mparams(n: int) -> str:
-    return f"{n / 1e6:.2f}M"
-
-
-def format_report(rep: dict, arch: str) -> str:
-    keys = [str(r) for r in rep["resolutions"]]
-    cols = list(rep["columns"])
-    n = len(rep.get("seeds", [0]))
-    w = 22 if n == 1 else 26
-    pm = "+-"
-    lines = [f"{arch}: top-1 / top-5 (%) on {rep['val_images']} val images, (top-1 gain over I-Nets); "
-             f"{rep['settings']['epochs']} epoch(s) per model" + (
-                 "" if n == 1 else f"; mean {pm} std over {n} seeds {rep['seeds']}, gains paired by seed"),
-             f"{'Resolution':>10} {'MAdds':>6}  " + "".join(f"{c:>{w}}" for c in cols)]
-    std = rep.get("columns_std", {})
-    gstd = rep.get("top1_gain_std", {})
-    for k in keys:
-        cells = []
-        for c in cols:
-            m = rep["columns"][c][k]
-            if n == 1:
-                cell = f"{m['top1']:.1f} / {m['top5']:.1f}"
-            else:
-                cell = f"{m['top1']:.1f}{pm}{std[c][k]['top1']:.1f}"
-            if c in rep["top1_gain_over_inets"]:
-                g = rep["top1_gain_over_inets"][c][k]
-                cell += f" ({g:+.1f})" if n == 1 else f" ({g:+.1f}{pm}{gstd[c][k]:.1f})"
-            cells.append(f"{cell:>{w}}")
-        lines.append(f"{k + ' x ' + k:>10} {human(rep['madds'][k]):>6}  " + "".join(cells))
-    lines.append(f"{'Total params':>17}  " + "".join(f"{_mparams(rep['total_params'].get(c, 0)):>{w}}" for c in cols))
-    mean_gain = {c: sum(g.values()) / len(g) for c, g in rep["top1_gain_over_inets"].items()}
-    lines.append(f"{'mean gain':>17}  " + "".join(f"{mean_gain[c]:>+{w}.2f}" if c in mean_gain else f"{'':>{w}}"
-                                                  for c in cols))
-    if rep.get("gain_base"):
-        other = {c: b for c, b in rep["gain_base"].items() if b != "I-Nets"}
-        if other:
-            lines.append("gains of " + ", ".join(f"{c} are over {b}" for c, b in other.items()))
-    if "imax_drop_at_lowest" in rep:
-        d = rep["imax_drop_at_lowest"]
-        lines.append(f"I-max drop from {keys[0]} to {keys[-1]}: {d['mean']:.1f}" + ("" if n == 1 else f" {pm} {d['std']:.1f}")
-                     + " points")
-    if rep["ensemble"]:
-        lines.append("ensemble (alpha-weighted logits): " + ", ".join(
-            f"{c} {m['top1']:.1f} / {m['top5']:.1f}" for c, m in rep["ensemble"].items()))
-    for name, mat in rep["matrices"].items():
-        lines += ["", format_matrix(mat, title=f"Table 1, {name}: % of val images right at column "
-                                               f"resolution (v), wrong at row resolution (x)"
-                                               + ("" if n == 1 else f", mean over {n} seeds"))]
-    lines += ["", "each I-Net tested at every resolution (top-1):",
-              f"{'':>8}" + "".join(f"{k:>7}" for k in keys)]
-    for name, row in rep["each_inet_at_every_resolution"].items():
-        lines.append(f"{name:>8}" + "".join(f"{row[k]['top1']:>7.1f}" for k in keys))
-    lines.append("")
-    lines.append("training time per model (s" + ("" if n == 1 else ", mean over seeds") + "): " + ", ".join(
-        f"{c} {t:.0f}" for c, t in rep["train_time_s"].items() if t is not None))
-    return "\n".join(lines)
-
-
-def format_markdown(rep: dict) -> str:
-    """The Table 2 part of the report as a Markdown table (``compare.md``): one row per model, one
-    column per resolution, top-1 as mean +- std over seeds and the paired gain over the I-Nets of
-    the same budget in parentheses."""
-    keys = [str(r) for r in rep["resolutions"]]
-    n = len(rep.get("seeds", [0]))
-    std, gstd = rep.get("columns_std", {}), rep.get("top1_gain_std", {})
-    base = rep.get("gain_base", {})
-    head = (f"top-1 % ({'mean ± std over ' + str(n) + ' seeds; ' if n > 1 else ''}"
-            f"gain over the I-Nets{', paired by seed' if n > 1 else ''})")
-    lines = [f"| {head} | " + " | ".join(keys) + " | params |", "|---" * (len(keys) + 2) + "|"]
-    for c, col in rep["columns"].items():
-        cells = []
-        for k in keys:
-            cell = f"{col[k]['top1']:.1f}" + (f" ± {std[c][k]['top1']:.1f}" if n > 1 else "")
-            if c in rep["top1_gain_over_inets"]:
-                g = rep["top1_gain_over_inets"][c][k]
-                cell += f" ({g:+.1f}" + (f" ± {gstd[c][k]:.1f}" if n > 1 else "") + ")"
-            cells.append(cell)
-        label = c + (f" (vs {base[c]})" if base.get(c, "I-Nets") != "I-Nets" else "")
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {_mparams(rep['total_params'].get(c, 0))} |")
-    if "imax_drop_at_lowest" in rep:
-        d = rep["imax_drop_at_lowest"]
-        lines += ["", f"I-max drop from {keys[0]} to {keys[-1]}: {d['mean']:.1f}"
-                  + (f" ± {d['std']:.1f}" if n > 1 else "") + " points"]
-    return "\n".join(lines) + "\n"
-
-
-def plot(rep: dict, path: Path, arch: str) -> bool:
-    """Paper Fig. 1 style: top-1 vs MAdds. False (and a note) when matplotlib is missing."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("note: matplotlib is not installed (pip install 'rsnet-edge[train]'): no PNG written")
-        return False
-    keys = [str(r) for r in rep["resolutions"]]
-    x = [rep["madds"][k] / 1e6 for k in keys]
-    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=130)
-    imax = next(c for c in rep["columns"] if c.endswith("(I-max)"))
-    styles = [("RS-Net", dict(color="tab:red", marker="o", lw=2.2, zorder=4)),
-              ("I-Nets", dict(color="tab:blue", marker="s", lw=1.6)),
-              (imax, dict(color="tab:gray", marker="^", lw=1.4, ls="--")),
-              ("Parallel", dict(color="tab:green", marker="d", lw=1.0, ls=":"))]
-    for col, st in styles:
-        y = [rep["columns"][col][k]["top1"] for k in keys]
-        ax.plot(x, y, label=col, ms=5, **st)
-    for k, xx in zip(keys, x):
-        ax.annotate(k, (xx, rep["columns"]["RS-Net"][k]["top1"]), textcoords="offset points",
-                    xytext=(0, 6), ha="center", fontsize=7, color="tab:red")
-    ax.set_xlabel("MAdds (M)")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title(f"{arch}: one RS-Net vs {len(keys)} I-Nets vs I-{keys[0]}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return True
-
-
-def train_one(a: argparse.Namespace, spec: dict, out: Path, extra: list[str], settings: dict,
+def train_one(a: argparse.Namespace, spec: dict, out: Path, overrides: dict, settings: dict,
               quiet: bool = False) -> dict:
     """Train one model (resuming an unfinished checkpoint), evaluate it at every compared resolution
     and write its results file; returns the results. Runs in the main process or a pool worker."""
     if a.threads:
         torch.set_num_threads(a.threads)
     ckpt = out / "models" / f"{spec['file']}.pt"
-    targs = trainer.build_parser().parse_args(train_argv(a, spec, ckpt, extra))
+    cfg = train_config(a, spec, ckpt, overrides)
     if quiet:
         import contextlib
         import io
         with contextlib.redirect_stdout(io.StringIO()):   # per-epoch lines of parallel jobs would interleave
-            trainer.train(targs)
+            train(cfg)
     else:
-        trainer.train(targs)
+        train(cfg)
     r = evaluate_everywhere(ckpt, a, a.resolutions)
     r["settings"] = settings
     r["name"], r["label"] = spec["name"], spec["label"]
@@ -434,9 +306,9 @@ def run(a: argparse.Namespace, extra: list[str]) -> dict:
     for sub in ("train", "val"):
         if not (Path(a.data) / sub).is_dir():
             raise FileNotFoundError(f"--data {a.data} has no {sub}/ folder (ImageFolder layout expected)")
-    for spec in jobs:                      # training.train's argparse refuses bad pass-through flags here
-        trainer.resolve_defaults(trainer.build_parser().parse_args(
-            train_argv(a, spec, out / "models" / f"{spec['name']}.pt", extra)))
+    overrides = parse_overrides(extra)     # training.train's argparse refuses bad pass-through flags here
+    for spec in jobs:                      # and make_config every bad value, before anything is created
+        train_config(a, spec, out / "models" / f"{spec['name']}.pt", overrides)
     (out / "models").mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(parents=True, exist_ok=True)
     settings = settings_of(a)
@@ -464,7 +336,7 @@ def run(a: argparse.Namespace, extra: list[str]) -> dict:
     if a.jobs == 1 or len(todo) <= 1:
         for head, spec in todo:
             print(f"{head}: training", flush=True)
-            done(head, spec, train_one(a, spec, out, extra, settings))
+            done(head, spec, train_one(a, spec, out, overrides, settings))
     else:
         import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -477,7 +349,7 @@ def run(a: argparse.Namespace, extra: list[str]) -> dict:
             # the longest first (epochs x pixels), so that the last one to finish is a short one
             todo.sort(key=lambda hs: -hs[1].get("budget", 1) * sum(r * r for r in hs[1]["resolutions"]))
             for head, spec in todo:
-                running[pool.submit(train_one, b, spec, out, extra, settings, True)] = (head, spec)
+                running[pool.submit(train_one, b, spec, out, overrides, settings, True)] = (head, spec)
             print(f"training {len(todo)} model(s), {a.jobs} at a time, {b.threads} thread(s) each", flush=True)
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)

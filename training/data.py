@@ -10,18 +10,36 @@ Validation view: :func:`rsnet_edge.preprocess.eval_view` at every resolution, de
 
 Unreadable or corrupt images are skipped and counted (the collate function reports how many were
 dropped from each batch), never a crash.
+
+What the trainer reads (``training.train``), and why it is deterministic:
+
+* Data order (:class:`GlobalBatchSampler`): epoch ``e`` visits ``randperm(N)`` drawn from ``seed + e``
+  (DistributedSampler's rule), cut into global batches of ``--batch-size`` (the tail that does not
+  fill one is dropped). Under ``torchrun`` rank ``k`` of ``W`` takes the k-th contiguous slice of
+  every global batch, so the concatenation of the ranks' batches IS the one-process batch, in the
+  same order.
+* Augmentation: every sample's crop and flip come from a seed derived from ``(seed, epoch, index)``
+  (:func:`sample_seed`), not from a worker's RNG: the same image gets the same crop whatever the
+  number of DataLoader workers or processes, and after a resume.
+* ``--views device`` (:class:`MaxResolutionView`, :func:`expand_views`): a worker decodes and crops
+  each image once and renders it at the LARGEST resolution only (uint8); the smaller views are made
+  on the device with bilinear antialiased ``interpolate`` of that view. ``--views exact``
+  (:class:`TrainViews`) resizes the crop to every resolution from the decoded image (paper 3.3).
 """
 
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms import functional as TF
@@ -140,3 +158,87 @@ def train_dataset(data_dir, resolutions, mean, std, multi_crop: bool = False,
 
 def val_dataset(data_dir, resolutions, mean, std, crop_pct: float, classes=None) -> ImageFolderViews:
     return ImageFolderViews(Path(data_dir) / "val", EvalViews(resolutions, mean, std, crop_pct), classes)
+
+
+# ------------------------------------------------------------------------------ sampling
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """The augmentation seed of one sample in one epoch."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, np.uint64)[0] >> 1)
+
+
+class GlobalBatchSampler(Sampler):
+    """Yields this rank's share of each global batch as ``(index, sample_seed)`` pairs.
+
+    Epoch ``e`` permutes the dataset with ``seed + e`` and cuts it into ``batches_per_epoch`` global
+    batches of ``global_batch``; rank ``k`` gets the k-th contiguous slice of each. ``set_epoch(e,
+    start)`` skips the first ``start`` batches (resume)."""
+
+    def __init__(self, n: int, global_batch: int, rank: int = 0, world: int = 1, seed: int = 0,
+                 max_batches: int | None = None):
+        self.n, self.global_batch, self.rank, self.world, self.seed = n, global_batch, rank, world, seed
+        full = n // global_batch
+        self.batches_per_epoch = full if full else 1  # a dataset smaller than one batch: one short batch
+        if max_batches:
+            self.batches_per_epoch = min(self.batches_per_epoch, max_batches)
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = int(epoch), int(start)
+
+    def global_batch_indices(self, epoch: int, k: int) -> list[int]:
+        g = torch.Generator()
+        g.manual_seed(self.seed + epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        return perm[k * self.global_batch:(k + 1) * self.global_batch]
+
+    def __len__(self) -> int:
+        return max(0, self.batches_per_epoch - self.start)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        g = torch.Generator()
+        g.manual_seed(self.seed + self.epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        for k in range(self.start, self.batches_per_epoch):
+            batch = perm[k * self.global_batch:(k + 1) * self.global_batch]
+            mine = np.array_split(np.asarray(batch), self.world)[self.rank].tolist()
+            yield [(i, sample_seed(self.seed, self.epoch, i)) for i in mine]
+
+
+def worker_init(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: one intra-op thread, numpy and python seeded from torch's seed."""
+    torch.set_num_threads(1)  # S resizes per image; OpenMP threads in every worker oversubscribe
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+def loader_generator(seed: int) -> torch.Generator:
+    """A DataLoader's own generator: creating an iterator then draws its worker base seed from it
+    instead of from torch's global RNG (whose state dropout uses and a resume restores)."""
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+# --------------------------------------------------------------------------- device views
+class MaxResolutionView:
+    """Worker-side transform of ``--views device``: ONE crop and flip rendered at the largest
+    resolution only, as uint8 [3, R, R] (4x less to copy than float); see :func:`expand_views`."""
+
+    def __init__(self, resolutions, scale=SCALE):
+        self.resolution = max(int(r) for r in resolutions)
+        self.scale = tuple(scale)
+
+    def __call__(self, img) -> list[torch.Tensor]:
+        return [TF.pil_to_tensor(render_crop(img, draw_crop(img, self.scale), self.resolution))]
+
+
+def expand_views(x: torch.Tensor, resolutions, mean, std) -> list[torch.Tensor]:
+    """uint8 [N, 3, R, R] at the largest resolution -> S normalised float views (highest first),
+    the smaller ones by bilinear antialiased downsampling on x's device."""
+    m = torch.tensor(mean, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
+    x = (x.float().div_(255) - m) / s  # normalising commutes with (weights-sum-to-one) resizing
+    return [x if r == x.shape[-1] else
+            F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
+            for r in resolutions]

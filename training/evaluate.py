@@ -89,6 +89,18 @@ def evaluate(model: nn.Module, loader: DataLoader, resolutions: Sequence[int], d
     return EvalResult(resolutions, metrics, correct, skipped, int(correct[resolutions[0]].numel()))
 
 
+class CastInput(nn.Module):
+    """Feeds a model of another dtype (``training.train --dtype float64``) the float32 views of an
+    evaluation loader."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype):
+        super().__init__()
+        self.model, self.dtype = model, dtype
+
+    def forward(self, x):
+        return self.model(x.to(self.dtype))
+
+
 def format_table(metrics: dict, madds: dict, trained: Sequence[int] = (), title: str = "") -> str:
     """Paper Table 2 layout: Resolution | MAdds | Top-1 / Top-5 (%)."""
     lines = [title] if title else []

@@ -15,6 +15,9 @@ highest resolution first, and ``alpha`` the S unnormalised importance scores:
 
 ``resolution_loss="mean"`` (not the paper's) divides ``cls`` and ``dis`` by S, so the shared weights
 get about an individual network's gradient at the same learning rate; ``"sum"`` (default) is Eq. 2.
+
+:class:`MultiResolutionNet` is what the trainer optimises (and DDP wraps): the RS-Net plus alpha,
+one forward from the S views to these loss terms.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 MODES = ("full", "vanilla", "none", "from_students")
 RESOLUTION_LOSSES = ("sum", "mean")
@@ -65,3 +69,23 @@ def mred_loss(logits: Sequence[torch.Tensor], target: torch.Tensor, alpha: torch
         dis = dis * (2.0 / (S + 1)) if mode == "full" else dis * (2.0 / S if S > 1 else 0.0)
     dis = dis * per_res if torch.is_tensor(dis) else zero
     return {"total": cls + ens + dis, "cls": cls, "ens": ens, "dis": dis}
+
+
+class MultiResolutionNet(nn.Module):
+    """What DDP wraps: the RS-Net plus the MRED scores alpha. One forward runs all S views and, given
+    targets, returns the MRED loss terms, so DDP sees one forward and one backward per step."""
+
+    def __init__(self, model: nn.Module, num_resolutions: int, learn_alpha: bool, mode: str = "full",
+                 resolution_loss: str = "sum"):
+        super().__init__()
+        self.model = model
+        self.mode = mode
+        self.resolution_loss = resolution_loss
+        self.alpha = nn.Parameter(torch.zeros(num_resolutions), requires_grad=learn_alpha)
+
+    def forward(self, views: list[torch.Tensor], target: torch.Tensor | None = None):
+        logits = [self.model(v) for v in views]
+        if target is None:
+            return logits
+        return mred_loss(logits, target, self.alpha, self.mode if len(views) > 1 else "none",
+                         self.resolution_loss)

@@ -1,0 +1,185 @@
+"""The training configuration: ``training.train``'s command line, its per-architecture defaults and
+their validation, and the same config built without a command line (``training.compare``).
+
+A config is the ``argparse.Namespace`` of :func:`build_parser` after :func:`resolve_defaults`: every
+option of ``python -m training.train --help`` by its dest name (``cfg.lr``, ``cfg.multi_crop``).
+:func:`make_config` builds one from keyword options, :func:`parse_overrides` reads training flags
+(only those given) from an argv list. The paper's per-architecture recipe (4.1) is read through
+:func:`arch_recipe` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rsnet_edge.models import DEFAULT_RESOLUTIONS, normalize_resolutions
+from training.data import SCALE, crop_scale
+from training.mred import MODES, RESOLUTION_LOSSES
+
+DESCRIPTION = "Train an RS-Net: parallel multi-resolution training with MRED (paper 3, 4.1)."
+
+# paper 4.1: (lr at batch 256, weight decay, epochs); read through arch_recipe / arch_names only
+_PAPER_RECIPES = {"mobilenet_v2": (0.05, 4e-5, 150), "resnet18": (0.1, 1e-4, 120), "resnet50": (0.1, 1e-4, 120)}
+
+# arguments that must agree between a checkpoint's run and the run resuming it
+RESUME_KEYS = ("arch", "width_mult", "dropout", "crop_scale", "warmup_epochs", "resolution_loss",
+               "head_lr_scale", "zero_init_residual",
+               "resolutions", "mred", "multi_crop", "epochs", "batch_size", "lr",
+               "weight_decay", "momentum", "max_steps_per_epoch", "seed", "views", "dtype")
+
+
+def arch_names() -> list[str]:
+    """The architectures ``training.train`` has a recipe for (its ``--arch`` choices), sorted."""
+    return sorted(_PAPER_RECIPES)
+
+
+def arch_recipe(arch: str) -> tuple[float, float, int]:
+    """``(lr at batch 256, weight decay, epochs)`` of ``arch`` (paper 4.1)."""
+    if arch not in _PAPER_RECIPES:
+        raise ValueError(f"--arch {arch!r} has no training recipe (one of {', '.join(arch_names())})")
+    return _PAPER_RECIPES[arch]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m training.train", description=DESCRIPTION)
+    ap.add_argument("--arch", default="mobilenet_v2", choices=arch_names())
+    ap.add_argument("--width-mult", type=float, default=1.0, help="MobileNetV2 width multiplier")
+    ap.add_argument("--data", required=True, help="ImageFolder root with train/ and val/")
+    ap.add_argument("--resolutions", type=int, nargs="+", default=list(DEFAULT_RESOLUTIONS))
+    ap.add_argument("--mred", default="full", choices=MODES, help="full (Eq. 10), vanilla (Eq. 8), "
+                    "none (Parallel), from_students (no ensemble teacher)")
+    ap.add_argument("--multi-crop", action="store_true", help="independent crop per resolution (ablation)")
+    ap.add_argument("--resolution-loss", choices=RESOLUTION_LOSSES, default="sum",
+                    help="sum: Eq. 2, the S per-resolution losses summed (paper); mean: divided by S "
+                         "(the shared weights get about an individual model's gradient)")
+    ap.add_argument("--crop-scale", type=float, default=SCALE[0], metavar="MIN",
+                    help=f"RandomResizedCrop area range MIN-1 (default {SCALE[0]}, the paper's ImageNet "
+                         f"recipe; larger keeps more of each object)")
+    ap.add_argument("--warmup-epochs", type=float, default=0.0,
+                    help="linear lr warmup over this many epochs before the cosine decay (paper: 0)")
+    ap.add_argument("--dropout", type=float, help="classifier dropout (MobileNetV2 only; default "
+                    "torchvision's 0.2; the paper's code uses none: --dropout 0)")
+    ap.add_argument("--head-lr-scale", type=float, default=1.0, metavar="F",
+                    help="the classifier's lr is F x --lr (default 1, the paper). Its input is 1280 "
+                         "non-negative pooled features (norm ~17 at init): at small batches SGD on it "
+                         "swings the logits of all images together; 0.1 lets short runs learn")
+    ap.add_argument("--zero-init-residual", action="store_true",
+                    help="start the last BN (every set) of each residual block at gamma 0, so each "
+                         "block starts as the identity (torchvision's ResNet option, also for MobileNetV2)")
+    ap.add_argument("--init", metavar="PATH", help="start from these weights: a torchvision-layout "
+                    "single-model state dict (every BN set seeded from its BN) or an rsnet-edge "
+                    "checkpoint (weights only; other resolutions mapped by BN interpolation); a "
+                    "classifier of another size is re-initialised")
+    ap.add_argument("--epochs", type=int, help="default per architecture (paper 4.1)")
+    ap.add_argument("--batch-size", type=int, default=256, help="global batch size (all processes)")
+    ap.add_argument("--lr", type=float, help="default: paper lr x batch/256")
+    ap.add_argument("--weight-decay", type=float, help="default per architecture")
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (quick runs)")
+    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers per process")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="intra-op CPU threads of each process (default: "
+                    "torch's; 1 avoids OpenMP oversubscription on busy machines)")
+    ap.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    ap.add_argument("--no-amp", action="store_true", help="fp32 on GPU too")
+    ap.add_argument("--views", choices=("auto", "exact", "device"), default="auto",
+                    help="exact: every view resized from the decoded crop in the workers (default on "
+                         "CPU); device: crop rendered once at the largest resolution, smaller views "
+                         "downsampled on the device (default on GPU)")
+    ap.add_argument("--local-bn", action="store_true",
+                    help="with several processes, per-process BN statistics (not synchronised)")
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                    help="parameter dtype; float64 (CPU) is for checking exactness, e.g. DDP against "
+                         "one process without float32 noise")
+    ap.add_argument("--deterministic", action="store_true", help="deterministic algorithms (GPU)")
+    ap.add_argument("--save-every", type=int, default=0, help="also checkpoint every K steps")
+    ap.add_argument("--eval-every", type=int, default=1, metavar="K",
+                    help="validate every K epochs and after the last one (0: after the last one only)")
+    ap.add_argument("--resume", help="checkpoint with train_state to continue from, or 'auto' "
+                    "(continue from --out if it holds an unfinished run)")
+    ap.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    ap.add_argument("--force", action="store_true",
+                    help="replace an existing --out checkpoint (refused otherwise, unless --resume)")
+    ap.add_argument("--log", help="per-epoch JSON lines (default: <out>.log.jsonl)")
+    ap.add_argument("--no-progress", action="store_true")
+    return ap
+
+
+def resolve_defaults(a: argparse.Namespace) -> argparse.Namespace:
+    """Fill the per-architecture defaults in ``a`` (in place) and check every value; idempotent."""
+    base_lr, wd, epochs = arch_recipe(a.arch)
+    a.resolutions = list(normalize_resolutions(a.resolutions))
+    a.epochs = a.epochs if a.epochs is not None else epochs
+    a.lr = a.lr if a.lr is not None else base_lr * a.batch_size / 256
+    a.weight_decay = a.weight_decay if a.weight_decay is not None else wd
+    a.log = a.log or str(a.out) + ".log.jsonl"
+    if a.epochs < 1 or a.batch_size < 1:
+        raise ValueError("--epochs and --batch-size must be positive")
+    if a.save_every < 0:
+        raise ValueError("--save-every must be >= 0")
+    if a.eval_every < 0:
+        raise ValueError(f"--eval-every must be >= 0, got {a.eval_every}")
+    crop_scale(a.crop_scale)
+    if a.warmup_epochs < 0:
+        raise ValueError(f"--warmup-epochs must be >= 0, got {a.warmup_epochs}")
+    if a.dropout is None:
+        a.dropout = 0.2 if a.arch == "mobilenet_v2" else 0.0  # torchvision's defaults
+    if not a.head_lr_scale > 0:
+        raise ValueError(f"--head-lr-scale must be > 0, got {a.head_lr_scale}")
+    if not 0 <= a.dropout < 1:
+        raise ValueError(f"--dropout must be in [0, 1), got {a.dropout}")
+    if a.dropout and a.arch != "mobilenet_v2":
+        raise ValueError(f"--dropout: torchvision's {a.arch} has no dropout layer (only mobilenet_v2 takes it)")
+    return a
+
+
+def _options(ap: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """dest -> action of every option of ``ap`` but --help, in the parser's order."""
+    return {act.dest: act for act in ap._actions if not isinstance(act, argparse._HelpAction)}
+
+
+def make_config(**options) -> argparse.Namespace:
+    """A resolved, validated config without argv: the parser's defaults, then ``options`` by dest
+    name (``data`` and ``out`` are required; ``lr=0.01``, ``multi_crop=True``, ...), then
+    :func:`resolve_defaults`. Equal, key for key and in the same order, to
+    ``resolve_defaults(build_parser().parse_args(argv))`` with the matching flags."""
+    acts = _options(build_parser())
+    unknown = [k for k in options if k not in acts]
+    if unknown:
+        raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+    missing = [f"--{k.replace('_', '-')}" for k, act in acts.items() if act.required and options.get(k) is None]
+    if missing:
+        raise ValueError(f"training option(s) {', '.join(missing)} required")
+    cfg = argparse.Namespace(**{k: act.default for k, act in acts.items()})
+    for k, v in options.items():
+        if acts[k].choices is not None:
+            for x in (v if isinstance(v, (list, tuple)) else [v]):
+                if x not in acts[k].choices:
+                    raise ValueError(f"argument --{k.replace('_', '-')}: invalid choice: {x!r} "
+                                     f"(choose from {', '.join(map(str, acts[k].choices))})")
+        setattr(cfg, k, _plain(v))
+    return resolve_defaults(cfg)
+
+
+def parse_overrides(argv: list[str]) -> dict:
+    """The training flags in ``argv`` as ``{dest: value}``, only those given (no defaults, none
+    required). A flag the parser does not know exits as ``python -m training.train`` would (2)."""
+    ap = build_parser()
+    ap.usage = ap.format_usage().removeprefix("usage: ").rstrip("\n")  # the full parser's usage line
+    for act in _options(ap).values():
+        act.default, act.required = argparse.SUPPRESS, False
+    return vars(ap.parse_args(argv))
+
+
+def resume_args(a: argparse.Namespace) -> dict:
+    """The :data:`RESUME_KEYS` values of a config, as a checkpoint stores and compares them."""
+    return {k: _plain(getattr(a, k)) for k in RESUME_KEYS}
+
+
+def _plain(v):
+    return list(v) if isinstance(v, (list, tuple)) else v
+
+
+def config_record(a: argparse.Namespace) -> dict:
+    """The config as the checkpoint's ``train_args``: JSON-safe (other values as ``str``)."""
+    return {k: (v if isinstance(v, (int, float, str, bool, list, type(None))) else str(v)) for k, v in vars(a).items()}
