@@ -14,7 +14,7 @@ start=$(date +%s)
 run() { echo; echo "+ $*"; local t=$(date +%s); "$@"; echo "($(( $(date +%s) - t )) s)"; }
 
 [ -d "$OUT/data" ] || run python -m training.synthetic --out "$OUT/data" --classes 10 --train-per-class 100 --val-per-class 30
-# Training in two stages (README "Training on CPU in minutes"): most of the learning happens in a
+# Training in two stages (docs/recipes.md): most of the learning happens in a
 # single-resolution model at 96 px (1/15 of the pixels of the five views), then `--init` turns it
 # into the RS-Net (every BN set starts from its BN) and four epochs of parallel training with full
 # MRED fits the five resolutions. Recipe flags: crops of 35-100 % of the area, classifier lr x0.1,
@@ -30,7 +30,8 @@ run python -m training.evaluate --ckpt "$OUT/rs_mbv2.pt" --data "$OUT/data" \
     --resolutions 224 208 192 160 128 112 96 --matrix --json "$OUT/eval.json"
 # one artifact per backend, each storing the shared weights once (--weights shared, the default):
 # ExecuTorch / LiteRT ship a compact .rsfold that becomes the BN-folded program when first loaded,
-# ONNX Runtime folds the .onnx itself when it creates the session, Core ML uses the affine encoding
+# ONNX Runtime folds the .onnx itself when it creates the session, Core ML stores W once and scales it per function
+# (constexpr_blockwise_shift_scale; docs/formats.md)
 # (two conversions at a time, one per core, in lanes of about equal length; each one's output is
 # shown when it ends)
 convert() { local log="$OUT/convert_$1.log"; echo "+ python -m converters.$1 --ckpt $OUT/rs_mbv2.pt"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.measure import BenchError, Loaded
-from converters.pipeline import convert, default_out, lower_of
+from converters.pipeline import convert, lower_of
 from converters.quantize import INT8_CALIB_IMAGES
 from rsnet_edge import backends
 from rsnet_edge.files import sha256_file

@@ -5,7 +5,7 @@ resolution's (no separate ``forward`` function: a duplicate would store its whol
 description again; the manifest records it as ``extra["default_entry"]``, e.g. ``forward_224``).
 Input ``x`` (1, 3, r, r) float32 NCHW, output ``logits``. ``coremltools.utils.save_multifunction``
 de-duplicates equal constants across functions, so the shared conv/FC weights are stored once (BN
-encoding: converters/prepare.py). The manifest is embedded as
+encoding: docs/formats.md). The manifest is embedded as
 ``user_defined_metadata["rsnet_edge.manifest"]``.
 
 Before saving, each function's MIL program is compacted (:func:`compact_function`): the long
@@ -17,7 +17,7 @@ MobileNetV2; the result is checked to be the same graph (:func:`graph_signature`
 Conversion runs on Linux; prediction needs macOS (``converters.verify`` says so and skips it).
 
     python -m converters.coreml --ckpt rs_mbv2.pt --out rs_mbv2.mlpackage [--resolutions 224 160]
-        [--weights shared|folded] [--dtype fp32|fp16]
+        [--weights shared|affine|folded] [--dtype fp32|fp16]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any, Iterator
 
 from converters.pipeline import run_cli
 from converters.prepare import ConversionError, Prepared, bn_scale_shift, conv_bn_pairs, sample_input
+from rsnet_edge import backends
 from rsnet_edge.backends import MANIFEST_KEY
 from rsnet_edge.manifest import entry_name
 
@@ -121,7 +122,7 @@ def lower(prep: Prepared, manifest_json: str, tmp: Path, dtype: str) -> dict:
         n_constexpr = 0
         for r in prep.resolutions:
             name = entry_name(r)
-            p = work / f"{name}.mlpackage"
+            p = work / f"{name}{backends.get('coreml').suffix}"
             n_constexpr += convert_one(prep.modules[r], r, dtype, p,
                                        fold_map(prep, r) if prep.weights == "shared" else None)
             desc.add_function(str(p), "main", name)
@@ -273,7 +274,7 @@ def read_package(path) -> dict:
     weights = sorted(Path(path).rglob("weight.bin"))
     return {"functions": funcs, "default_function": d.defaultFunctionName,
             "weight_bytes": sum(w.stat().st_size for w in weights),
-            "manifest_json": dict(d.metadata.userDefined).get(MANIFEST_KEY)}
+            "embedded_manifest": dict(d.metadata.userDefined).get(MANIFEST_KEY)}
 
 
 def main(argv=None) -> int:

@@ -3,10 +3,10 @@
 One method per served resolution (``forward_224`` ...), ``forward`` (= the default, highest
 resolution) and a constant method ``manifest_json`` returning the manifest as a JSON string.
 XNNPACK keeps every constant in one program-wide named data store keyed by the hash of its bytes, so
-the shared conv/FC weights of all methods are stored once (see converters/prepare.py).
+the shared conv/FC weights of all methods are stored once (docs/formats.md).
 
     python -m converters.executorch --ckpt rs_mbv2.pt --out rs_mbv2.pte [--resolutions 224 160]
-        [--weights shared|folded] [--dtype int8 --calib DATA/train [--calib-images N]]
+        [--weights shared|affine|folded] [--dtype int8 --calib DATA/train [--calib-images N]]
 
 ``--dtype int8``: PT2E with XNNPACK's quantizer, calibrated per resolution on real images, one
 canonical int8 weight tensor per conv shared by every entry (see converters/quantize.py); the

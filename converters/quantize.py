@@ -23,7 +23,7 @@ tensors of all entries are bit-identical, and XNNPACK's named-data store (keyed 
 the bytes) / LiteRT's converter (identical constant buffers shared across signatures) stores each
 once without any packing. A conv whose signs differ between resolutions
 keeps one int8 tensor per distinct sign pattern (counted in the manifest as
-``int8.sign_patterns_extra``); nothing else differs. Biases, weight scales and every activation
+``extra.int8.int8_weight_tensors_extra``); nothing else differs. Biases, weight scales and every activation
 scale/zero point are per resolution: each entry is calibrated on the eval views of the SAME real
 images at its own resolution (``--calib DIR``, ``--calib-images N``).
 

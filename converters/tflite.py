@@ -3,7 +3,7 @@
 Signatures ``forward_224`` ... (input ``args_0`` NCHW float32, output ``output_0`` logits), plus
 ``forward``: an alias SignatureDef pointing at the default (highest) resolution's subgraph, so the
 default entry costs no bytes. litert-torch caches constants by fingerprint across signatures, so
-shared conv/FC weights are stored once (see converters/prepare.py for the BN encoding).
+shared conv/FC weights are stored once (BN encodings: docs/formats.md).
 
 After conversion the flatbuffer is rewritten once to
 * embed the manifest as model metadata ``rsnet_edge.manifest`` (a buffer holding the JSON),
@@ -12,7 +12,7 @@ After conversion the flatbuffer is rewritten once to
   the signature input/output names are kept.
 
     python -m converters.tflite --ckpt rs_mbv2.pt --out rs_mbv2.tflite [--resolutions 224 160]
-        [--weights shared|folded] [--dtype int8 --calib DATA/train [--calib-images N]]
+        [--weights shared|affine|folded] [--dtype int8 --calib DATA/train [--calib-images N]]
 
 ``--dtype int8``: PT2E with litert-torch's own quantizer
 (``litert_torch.quantize.pt2e_quantizer.PT2EQuantizer``), calibrated per resolution on real images,

@@ -180,7 +180,7 @@ def verify(artifact: str | Path, ckpt_path: str | Path, images: str | Path | Non
         from converters.coreml import read_package
         with quiet(_VERBOSE):                 # coremltools' import-time warnings
             pkg = read_package(artifact)
-        report["coreml"] = {k: v for k, v in pkg.items() if k != "manifest_json"}
+        report["coreml"] = {k: v for k, v in pkg.items() if k != "embedded_manifest"}
         for name, shapes in pkg["functions"].items():
             log(f"  function {name:12s} inputs {shapes}")
         log(f"  default function {pkg['default_function']}, weight.bin {pkg['weight_bytes']} bytes")

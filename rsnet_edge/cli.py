@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from . import backends
+
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -95,7 +97,8 @@ def check_outputs(outputs: Iterable[Output | tuple], inputs: Iterable[str | os.P
             if p.exists() and not p.is_dir():
                 raise UsageError(f"{o.flag} {p} is an existing file, not a folder")
         else:
-            if p.is_dir() and not p.suffix == ".mlpackage":
+            spec = backends.for_suffix(p.suffix)
+            if p.is_dir() and not (spec is not None and spec.directory):
                 raise UsageError(f"{o.flag} {p} is an existing folder; give a file name")
             if o.keep and p.exists() and not force:
                 raise UsageError(f"{o.flag} {p} already exists; pass {o.force_flag} to replace it")

@@ -52,7 +52,6 @@ from typing import Sequence
 
 import numpy as np
 
-from .backends import RSFOLD_SUFFIX as SUFFIX  # noqa: F401  (re-exported)
 from .backends import for_rsfold_inner, rsfold_inners
 from .files import atomic_write_bytes, sha256_file
 

@@ -4,7 +4,6 @@ import os
 
 import pytest
 
-from helpers import ROOT, subprocess_env  # noqa: F401  (re-exported for older test modules)
 from training.synthetic import generate
 
 

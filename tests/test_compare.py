@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, subprocess_env
+from helpers import ROOT, subprocess_env
 
 
 

@@ -218,7 +218,7 @@ def test_coreml_structure(mlpackage, ckpt):
     # no separate 'forward' function: the package's default function is the highest resolution's
     assert pkg["default_function"] == entry_name(RS[0])
     assert pkg["functions"] == {entry_name(r): {"x": [1, 3, r, r]} for r in RS}
-    emb, side = Manifest.from_json(pkg["manifest_json"]), read_sidecar(mlpackage)
+    emb, side = Manifest.from_json(pkg["embedded_manifest"]), read_sidecar(mlpackage)
     assert emb.backend == "coreml" and emb.entries == side.entries
     assert emb.extra["default_entry"] == side.extra["default_entry"] == entry_name(RS[0])
     check_coreml_structure(pkg, side)

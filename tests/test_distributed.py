@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from rsnet_edge.models import create_model
-from conftest import ROOT, subprocess_env
+from helpers import ROOT, subprocess_env
 from training.data import GlobalBatchSampler
 
 RS = ["64", "48", "32"]

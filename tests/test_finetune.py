@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from conftest import ROOT, subprocess_env
+from helpers import ROOT, subprocess_env
 from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
 from rsnet_edge.models import create_model, switchable_bns
 from training.finetune import init_model

@@ -323,7 +323,7 @@ def test_bench_measures_int8_against_int8_single_exports(shared, work, tmp_path)
     import subprocess
     import sys
 
-    from conftest import ROOT, subprocess_env
+    from helpers import ROOT, subprocess_env
     from rsnet_edge.manifest import read_sidecar
     base = [sys.executable, "-m", "bench.run_device", str(shared), "--ckpt", str(work["ckpt"]), "--runs", "2",
             "--warmup", "1", "--switch-rounds", "1", "--no-progress"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, subprocess_env
+from helpers import ROOT, subprocess_env
 from training.train import main as train_main
 
 

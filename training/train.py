@@ -8,7 +8,7 @@
 One resolution (``--resolutions 224``) trains an individual model (I-Net). Defaults per architecture
 follow paper 4.1: SGD momentum 0.9, cosine annealing to 0, lr 0.1 (ResNets) / 0.05 (MobileNetV2) at
 batch 256 scaled linearly with the batch, weight decay 1e-4 / 4e-5, 120 / 150 epochs. Not the
-paper's, off by default, for short runs (README "Training on CPU in minutes"): ``--warmup-epochs``,
+paper's, off by default, for short runs (docs/recipes.md): ``--warmup-epochs``,
 ``--crop-scale`` (default 0.08 = the paper's), ``--resolution-loss mean``, ``--head-lr-scale``,
 ``--zero-init-residual``; ``--dropout`` (default torchvision's 0.2). ``--init PATH`` seeds the weights
 from a torchvision single-model state dict or an rsnet-edge checkpoint (``training/finetune.py``).

@@ -216,8 +216,7 @@ public class MainActivity extends AppCompatActivity {
     int scale = intent.getIntExtra(BatteryManager.EXTRA_SCALE, 100);
     int plugged = intent.getIntExtra(BatteryManager.EXTRA_PLUGGED, 0);
     if (level < 0 || scale <= 0) return;
-    // whole percent, as Android's own battery UI: a level under 1 % of a fine-grained scale is 0 %,
-    // never a value in (0, 1), which the policy refuses as a likely iOS-style fraction
+    // whole percent (Android's UI): never a value in (0, 1), refused by the policy as a fraction
     double pct = Math.floor(Math.max(0, Math.min(100, level * 100.0 / scale)));
     controller.onBattery(pct, plugged != 0);
     render();
