@@ -279,16 +279,26 @@ def _phone_runner(p: Path) -> str | None:
     return spec.adb_runner if spec is not None else None
 
 
-def _program(p: Path) -> Path:
-    """What the runner loads: the artifact, or the unpacked RSFOLD program (the same bytes the app's
-    FoldUnpacker writes on the phone), from the host's unpack cache."""
+def _programs(p: Path, entries: list[str]) -> dict[str, tuple[Path, str]]:
+    """entry -> (the local file the runner loads, its name on the phone): the artifact itself, or
+    the RSFOLD program serving that entry (the same bytes the app's FoldUnpacker writes on the
+    phone), from the host's unpack cache."""
     if not backends.is_rsfold(p):
-        return p
-    from rsnet_edge.rsfold import RsfoldError, cached_unpack
+        return {e: (p, p.name) for e in entries}
+    from rsnet_edge.cache import unpack_artifact
+    from rsnet_edge.rsfold import Container, RsfoldError
     try:
-        return cached_unpack(p).path
-    except RsfoldError as e:
+        box = Container.open(p)
+        outs = {e: box.output_for(e) for e in entries}
+        box.close()
+        files = unpack_artifact(p, entries=entries)
+    except (RsfoldError, OSError) as e:
         raise AdbError(str(e)) from None
+    by_sha = {f.sha256: f.path for f in files}
+    base = p.name[:-len(backends.RSFOLD_SUFFIX)]
+    stem, suffix = Path(base).stem, Path(base).suffix
+    return {e: (by_sha[o.sha256], base if o.entries is None else f"{stem}.{o.entries[0]}{suffix}")
+            for e, o in outs.items()}
 
 
 def run_adb(a: argparse.Namespace) -> int:
@@ -336,10 +346,12 @@ def run_adb(a: argparse.Namespace) -> int:
     jobs = []
     for p in artifacts:
         m = manifests[p]
-        local = _program(p)          # .rsfold: the folded program the app unpacks, made here
-        remote_model = f"{remote}/{local.name if local == p else p.name[:-len('.rsfold')]}"
-        adb.call(["push", str(local), remote_model])
-        jobs += [(p, m, remote_model, e) for e in m.entries]
+        pushed = {}
+        for e, (local, name) in _programs(p, [e.entry for e in m.entries]).items():   # .rsfold: made here
+            if name not in pushed:
+                adb.call(["push", str(local), f"{remote}/{name}"])
+                pushed[name] = f"{remote}/{name}"
+            jobs.append((p, m, pushed[name], m.entry_for(int(e.rsplit("_", 1)[1]))))
     per_artifact: dict[Path, dict[str, Any]] = {}
     for p, m, remote_model, e in tqdm(jobs, desc=f"adb {serial}", disable=a.no_progress, leave=False):
         state = device_state(adb)

@@ -20,13 +20,13 @@ import os
 from pathlib import Path
 from typing import Callable, Sequence
 
-from converters.compact import pack_program
+from converters.compact import pack_programs
 from converters.prepare import ENCODINGS, WEIGHTS, BackendError, ConversionError, Prepared, prepare
 from converters.quantize import INT8_CALIB_IMAGES, check_int8_args, load_calibration, quantize_prepared
 from rsnet_edge import backends, cli
 from rsnet_edge.backends import RSFOLD_SUFFIX
 from rsnet_edge.checkpoint import load_checkpoint, manifest_for
-from rsnet_edge.files import artifact_size, atomic_output, clean_stale_temps, sha256_file
+from rsnet_edge.files import artifact_size, atomic_output, clean_stale_temps, remove_path, sha256_file
 from rsnet_edge.manifest import Manifest, sidecar_path, write_sidecar
 from rsnet_edge.models import normalize_resolutions
 
@@ -146,30 +146,44 @@ def convert(backend: str, lower: Lower, ckpt_path: str | os.PathLike, out: str |
     manifest = manifest_for(ckpt, backend, resolutions=prep.resolutions, weights=weights, dtype=dtype,
                             checkpoint_path=ckpt_path, extra=prep.manifest_extra(backend))
     manifest.artifact = {"file": out.name}          # embedded copy: no sha256 (cannot hold its own)
-    with atomic_output(out) as tmp:
+    fold_at_load = spec.shipped_suffix(weights, dtype).endswith(RSFOLD_SUFFIX)
+
+    def lowered(p: Prepared, path: Path) -> dict:
         try:
             with cli.quiet(verbose):          # backend logs / progress bars only with --verbose
-                facts = lower(prep, manifest.to_json(), tmp, dtype) or {}
+                facts = lower(p, manifest.to_json(), path, dtype) or {}
         except ConversionError:
             raise
         except Exception as e:
             raise BackendError(backend, e) from e
-        if not tmp.exists():
+        if not path.exists():
             raise ConversionError(f"{backend} lowering wrote nothing")
-        manifest.extra.update(facts)
-        unpacked = None
-        if spec.shipped_suffix(weights, dtype).endswith(RSFOLD_SUFFIX):   # fold at load: W once + scales
-            program = tmp.read_bytes()
-            blob, rep = pack_program(program, prep, backend)
-            unpacked = {"format": spec.rsfold_inner, "sha256": hashlib.sha256(program).hexdigest(),
-                        "size_bytes": len(program)}
+        return facts
+
+    with atomic_output(out) as tmp:
+        if not fold_at_load:
+            manifest.extra.update(lowered(prep, tmp))
+        else:                           # fold at load: one folded program per resolution, W once
+            programs = []
+            for r in prep.resolutions:
+                sub = prep.subset(r)
+                part = tmp.with_name(f"{tmp.name}.{r}{spec.suffix}")
+                try:
+                    manifest.extra.update(lowered(sub, part))
+                    programs.append((part.read_bytes(), sub))
+                finally:
+                    remove_path(part)
+            blob, rep = pack_programs(programs, backend)
             manifest.extra.update({"fold_at_load": "rsfold", "rsfold_holes": rep.holes,
                                    "rsfold_unfound": rep.missing[:8]})
             with open(tmp, "wb") as f:
                 f.write(blob)
         manifest.artifact = {"file": out.name, "sha256": sha256_file(tmp), "size_bytes": artifact_size(tmp)}
-        if unpacked is not None:
-            manifest.artifact["unpacked"] = unpacked
+        if fold_at_load:
+            manifest.artifact["unpacked"] = [
+                {"entries": list(sub.entries()), "format": spec.rsfold_inner,
+                 "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
+                for data, sub in programs]
     write_sidecar(manifest, out)
     if not quiet:
         print(f"wrote {out} ({manifest.artifact['size_bytes'] / 1e6:.2f} MB, entries "

@@ -20,6 +20,7 @@ The converter pipeline and CLI that use this module: converters/pipeline.py.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -195,6 +196,9 @@ class Prepared:
     info: dict[str, Any] = field(default_factory=dict)
     #: --dtype int8: resolution -> converters.quantize.QuantizedEntry (calibrated, converted module)
     quantized: dict[int, Any] = field(default_factory=dict)
+    #: this program also holds the default entry (``forward``, the highest resolution); False for
+    #: the per-resolution programs of a fold-at-load artifact other than the top one (:meth:`subset`)
+    serves_default: bool = True
 
     @property
     def default_resolution(self) -> int:
@@ -203,8 +207,18 @@ class Prepared:
     def entries(self) -> dict[str, tuple[int, nn.Module]]:
         """Entry-point name -> (resolution, module), the default entry ``forward`` last."""
         out = {entry_name(r): (r, self.modules[r]) for r in self.resolutions}
-        out[DEFAULT_ENTRY] = (self.default_resolution, self.modules[self.default_resolution])
+        if self.serves_default:
+            out[DEFAULT_ENTRY] = (self.default_resolution, self.modules[self.default_resolution])
         return out
+
+    def subset(self, resolution: int) -> "Prepared":
+        """The program of one resolution (a fold-at-load artifact ships one per resolution); it
+        holds the default entry too when ``resolution`` is the highest."""
+        r = int(resolution)
+        return dataclasses.replace(self, resolutions=[r], modules={r: self.modules[r]},
+                                   references={r: self.references[r]},
+                                   quantized={r: self.quantized[r]} if r in self.quantized else {},
+                                   serves_default=r == self.default_resolution)
 
     def manifest_extra(self, backend: str) -> dict[str, Any]:
         return {"encoding": self.encoding, "fold_budget": self.fold_budget,

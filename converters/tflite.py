@@ -195,10 +195,11 @@ def int8_weight_storage(model_bytes: bytes) -> dict[str, int]:
             "int8_weight_bytes": sum(sizes.values()), "int8_weight_bytes_if_not_shared": referenced}
 
 
-def postprocess(model_bytes: bytes, manifest_json: str, default_entry_of: str,
+def postprocess(model_bytes: bytes, manifest_json: str, default_entry_of: str | None,
                 short_names: bool = True, float_inputs: bool = False) -> bytes:
-    """Add the manifest metadata and the ``forward`` alias; shorten tensor names; with
-    ``float_inputs`` turn int8 signature I/O into float32 (:func:`float_io`)."""
+    """Add the manifest metadata and the ``forward`` alias of ``default_entry_of`` (None: this
+    program holds no default entry); shorten tensor names; with ``float_inputs`` turn int8
+    signature I/O into float32 (:func:`float_io`)."""
     from ai_edge_litert import schema_py_generated as fb
     from ai_edge_litert.tools import flatbuffer_utils as fbu
 
@@ -207,7 +208,7 @@ def postprocess(model_bytes: bytes, manifest_json: str, default_entry_of: str,
         float_io(model)
     sigs = {s.signatureKey.decode() if isinstance(s.signatureKey, bytes) else s.signatureKey: s
             for s in (model.signatureDefs or [])}
-    if default_entry_of not in sigs:
+    if default_entry_of is not None and default_entry_of not in sigs:
         raise ConversionError(f"converted model lacks signature {default_entry_of} (has {sorted(sigs)})")
     if short_names:
         for g, sg in enumerate(model.subgraphs):
@@ -215,12 +216,14 @@ def postprocess(model_bytes: bytes, manifest_json: str, default_entry_of: str,
             for i, t in enumerate(sg.tensors):
                 if i not in keep:
                     t.name = f"t{i}"
-    src = sigs[default_entry_of]
-    alias = fb.SignatureDefT()
-    alias.signatureKey = DEFAULT_ENTRY
-    alias.subgraphIndex = src.subgraphIndex
-    alias.inputs, alias.outputs = src.inputs, src.outputs
-    model.signatureDefs = [s for k, s in sigs.items() if k != DEFAULT_ENTRY] + [alias]
+    model.signatureDefs = [s for k, s in sigs.items() if k != DEFAULT_ENTRY]
+    if default_entry_of is not None:
+        src = sigs[default_entry_of]
+        alias = fb.SignatureDefT()
+        alias.signatureKey = DEFAULT_ENTRY
+        alias.subgraphIndex = src.subgraphIndex
+        alias.inputs, alias.outputs = src.inputs, src.outputs
+        model.signatureDefs.append(alias)
     buf = fb.BufferT()
     buf.data = np.frombuffer(manifest_json.encode("utf-8"), dtype=np.uint8)
     model.buffers.append(buf)
@@ -271,7 +274,8 @@ def lower(prep: Prepared, manifest_json: str, tmp: Path, dtype: str) -> dict:
     raw = tmp.with_name(tmp.name + ".raw")
     try:
         edge.export(str(raw))
-        data = postprocess(raw.read_bytes(), manifest_json, entry_name(prep.default_resolution),
+        data = postprocess(raw.read_bytes(), manifest_json,
+                           entry_name(prep.default_resolution) if prep.serves_default else None,
                            float_inputs=dtype == "int8")
     finally:
         if raw.exists():

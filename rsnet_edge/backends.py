@@ -103,7 +103,7 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
                             "litert_torch.quantize.pt2e_quantizer:get_symmetric_quantization_config",
                             fold_quantize=False),
             adb_runner="benchmark_model"),
-    Backend("onnx", (".onnx",), "an ONNX model", "rsnet_edge.runners:OnnxRunner", "onnxruntime", "onnx",
+    Backend("onnx", (".onnx",), "an ONNX model", "rsnet_edge.onnx_runner:OnnxRunner", "onnxruntime", "onnx",
             converter="converters.onnx:lower", manifest_embed=f"metadata_props {MANIFEST_KEY}",
             encodings=("folded",)),
     Backend("coreml", (".mlpackage",), "a Core ML package", "rsnet_edge.runners:CoreMLRunner",

@@ -102,7 +102,7 @@ def atomic_output(out: str | os.PathLike) -> Iterator[Path]:
         remove_path(tmp)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -134,7 +134,7 @@ def clean_stale_temps(out: str | os.PathLike) -> list[Path]:
         if not any(q.name.startswith(x) for x in prefixes):
             continue
         pid = stale_temp_pid(q.name)
-        if pid is None or _pid_alive(pid):
+        if pid is None or pid_alive(pid):
             continue
         remove_path(q)
         removed.append(q)

@@ -1,24 +1,24 @@
-"""RSFOLD: a compact artifact that becomes the BN-folded program on the device, at first load.
+"""RSFOLD: a compact artifact that becomes BN-folded programs on the device, at first load.
 
 An RS-Net served at S resolutions needs, per resolution, the conv weights with that resolution's
-BatchNorm folded in: ``W_r = W * s_r`` (``s_r`` one scale per output channel). A program holding
-all S folded copies runs at the speed of a single-resolution export but is ~S x its size; a program
-that keeps ``W`` once and applies ``s_r`` as a separate op is small but slower (no mobile runtime
-fuses the extra pass). RSFOLD ships ``W`` once plus the S scale vectors and, before the STOCK
-runtime sees it, rebuilds the folded program byte for byte:
+BatchNorm folded in: ``W_r = W * s_r`` (``s_r`` one scale per output channel). Programs holding the S
+folded copies run at the speed of a single-resolution export but weigh ~S x its size; a program that
+keeps ``W`` once and applies ``s_r`` as a separate op is small but slower (no mobile runtime fuses
+the extra pass). RSFOLD ships ``W`` once plus the S scale vectors and, before the STOCK runtime sees
+them, rebuilds the folded programs byte for byte:
 
-* the folded program (an ExecuTorch ``.pte`` or a LiteRT ``.tflite`` with one entry point per
-  resolution) is made at conversion as usual;
-* every stored folded weight is found in its bytes (by content, in the backend's storage layout)
+* the converter lowers one folded program per resolution (an ExecuTorch ``.pte`` or a LiteRT
+  ``.tflite`` with that resolution's entry point; the top one also holds the default entry);
+* every stored folded weight is found in their bytes (by content, in the backend's storage layout)
   and cut out; what remains is copied verbatim;
-* unpacking concatenates the copied ranges and recomputes each cut-out range as float32
-  ``W[e] * s[(e // inner) % channels]`` (IEEE-754 single precision, round to nearest: the same
-  bits in numpy, PyTorch and Java), then checks the result's size and sha256.
+* unpacking a program concatenates its copied ranges and recomputes each cut-out range as float32
+  ``W[e] * s[(e // inner) % channels]`` (IEEE-754 single precision, round to nearest: the same bits
+  in numpy, PyTorch and Java), then checks the result's size and sha256.
 
-The unpacked file is an ordinary ``.pte`` / ``.tflite``; :func:`cached_unpack` writes it once into
-a cache folder (atomically, named by its sha256) and reuses it after checking the sha256 again.
-The Android app's Java core (``FoldUnpacker.java``) implements the same unpack and is tested to
-produce the same bytes.
+Each program unpacks on its own, so a runtime that keeps one resolution resident unpacks and loads
+only that one (:mod:`rsnet_edge.cache` writes them into the unpack cache). The Android app's Java
+core (``FoldUnpacker.java``) implements the same unpack and is tested to produce the same bytes and
+to refuse the same containers with the same one-line messages. Format: docs/formats.md.
 
 File layout (all integers little-endian)::
 
@@ -27,38 +27,49 @@ File layout (all integers little-endian)::
     16  H bytes   header, UTF-8 JSON (below)
     16+H ...      payload; every "src"/"scale" offset below is relative to its start
 
-    {"format": "rsnet-edge-rsfold", "version": 1,
-     "inner": "pte" | "tflite",                  # what the unpacked file is
-     "output": {"size": N, "sha256": "<hex>"},   # the unpacked file
-     "ops": [                                     # appended to the output in order
-        {"op": "copy", "src": o, "size": n},      # n payload bytes from o
-        {"op": "scale_f32", "src": o, "size": n,  # n bytes = n/4 float32 weights W at o,
-         "scale": so, "channels": C, "inner": K}  # C float32 scales at so
+    {"format": "rsnet-edge-rsfold", "version": 2,
+     "inner": "pte" | "tflite",                     # what each unpacked program is
+     "outputs": [                                    # one program each
+       {"entries": ["forward_224", "forward"],       # the entry points it serves (null: every one)
+        "size": N, "sha256": "<hex>",                # the unpacked program
+        "ops": [                                     # appended to the program in order
+          {"op": "copy", "src": o, "size": n},       # n payload bytes from o
+          {"op": "scale_f32", "src": o, "size": n,   # n bytes = n/4 float32 weights W at o,
+           "scale": so, "channels": C, "inner": K}]} # C float32 scales at so
      ]}
 
-Any other op, a range outside the payload, or an output whose size or sha256 differs is refused
-(:class:`RsfoldError`, one line); nothing is written then.
+Version 1 (one program, ``"output": {"size", "sha256"}`` and ``"ops"`` at the top level) is still
+read. Refused, with one :class:`RsfoldError` line and nothing written: any other op, a range outside
+the payload, a ``scale_f32`` whose size is not a whole number of ``channels x inner`` weights, copies
+of one program that overlap, programs that add up to more than :data:`MAX_AMPLIFICATION` times the
+payload (a small file may not demand gigabytes), and a program whose size or sha256 differs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Iterable, Sequence
 
 import numpy as np
 
 from .backends import for_rsfold_inner, rsfold_inners
-from .files import atomic_write_bytes, sha256_file
 
 MAGIC = b"RSFOLD01"
 FORMAT = "rsnet-edge-rsfold"
-VERSION = 1
-CACHE_ENV = "RSNET_EDGE_CACHE"
+VERSION = 2
+READS = (1, 2)
+#: the header is a small JSON index; a longer one is not an rsnet-edge container
+MAX_HEADER_BYTES = 1 << 26
+#: the unpacked programs may add up to at most this many times the payload: a program reads its
+#: copied bytes once and W once per resolution it serves; a container asking for more is crafted
+MAX_AMPLIFICATION = 64
+_SLACK = 1 << 20               # ... plus this much, so that a tiny test container is not refused
 
 
 class RsfoldError(ValueError):
@@ -67,7 +78,7 @@ class RsfoldError(ValueError):
 
 @dataclass(frozen=True)
 class Hole:
-    """A range of the folded program that unpacking recomputes: ``size = 4 * weight.size`` bytes
+    """A range of a folded program that unpacking recomputes: ``size = 4 * weight.size`` bytes
     at ``offset`` equal float32 ``weight[e] * scale[(e // inner) % scale.size]``."""
     offset: int
     weight: np.ndarray          # float32, flat, in the program's storage layout
@@ -80,23 +91,34 @@ class Hole:
 
 
 def fold(weight: np.ndarray, scale: np.ndarray, inner: int) -> np.ndarray:
-    """float32 ``weight[e] * scale[(e // inner) % C]`` (flat), the one folding rule."""
+    """float32 ``weight[e] * scale[(e // inner) % C]`` (flat), the one folding rule. One vectorised
+    pass: the weights viewed as ``[outer, C, inner]`` times the scales broadcast over outer/inner."""
     w = np.ascontiguousarray(weight, dtype="<f4").reshape(-1)
     s = np.ascontiguousarray(scale, dtype="<f4").reshape(-1)
     c = s.size
-    if c == 0 or inner <= 0:
-        raise RsfoldError("a fold needs at least one channel and inner >= 1")
-    idx = (np.arange(w.size, dtype=np.int64) // int(inner)) % c
-    return (w * s[idx]).astype("<f4", copy=False)
+    if c == 0 or inner <= 0 or w.size % (c * int(inner)):
+        raise RsfoldError(f"a fold needs whole channels: {w.size} weights, {c} channels x inner {inner}")
+    return (w.reshape(-1, c, int(inner)) * s.reshape(1, c, 1)).reshape(-1).astype("<f4", copy=False)
 
 
 # --------------------------------------------------------------------------------- writing
-def pack(output: bytes, holes: Sequence[Hole], inner: str) -> bytes:
-    """The RSFOLD bytes that unpack to ``output``. Identical weight (or scale) arrays are stored
-    once. Raises RsfoldError if a hole does not reproduce ``output`` exactly."""
+@dataclass(frozen=True)
+class Program:
+    """One program to pack: the entry points it serves (None: every entry), its bytes, its holes,
+    and ``(offset, size)`` ranges whose bytes other programs have too (stored once in the payload)."""
+    entries: tuple[str, ...] | None
+    data: bytes
+    holes: Sequence[Hole]
+    shared: Sequence[tuple[int, int]] = ()
+
+
+def pack(output: bytes | Sequence[Program], holes: Sequence[Hole] = (), inner: str = "pte") -> bytes:
+    """The RSFOLD bytes that unpack to the given programs (or, for ``pack(program, holes, inner)``, to
+    one program serving every entry). Identical weight (or scale) arrays are stored once across all
+    programs. Raises RsfoldError if a hole does not reproduce its program exactly."""
+    programs = [Program(None, output, holes)] if isinstance(output, (bytes, bytearray)) else list(output)
     if inner not in rsfold_inners():
         raise RsfoldError(f"unknown inner format {inner!r} (known: {', '.join(rsfold_inners())})")
-    holes = sorted(holes, key=lambda h: h.offset)
     payload = bytearray()
     stored: dict[bytes, int] = {}           # sha256 of an array's bytes -> payload offset
 
@@ -109,31 +131,39 @@ def pack(output: bytes, holes: Sequence[Hole], inner: str) -> bytes:
         payload.extend(data)
         return stored[key]
 
-    ops: list[dict] = []
-    pos = 0
-    for h in holes:
-        if h.offset < pos:
-            raise RsfoldError(f"holes overlap at byte {h.offset}")
-        end = h.offset + h.size
-        if end > len(output):
-            raise RsfoldError(f"hole at byte {h.offset} runs past the end of the program")
-        if fold(h.weight, h.scale, h.inner).tobytes() != output[h.offset:end]:
-            raise RsfoldError(f"the fold for the hole at byte {h.offset} does not reproduce the program")
-        if h.offset > pos:
-            ops.append({"op": "copy", "src": _append(payload, output[pos:h.offset]), "size": h.offset - pos})
-        ops.append({"op": "scale_f32", "src": put(np.ascontiguousarray(h.weight, "<f4").tobytes()),
-                    "size": h.size, "scale": put(np.ascontiguousarray(h.scale, "<f4").tobytes()),
-                    "channels": int(h.scale.size), "inner": int(h.inner)})
-        pos = end
-    if pos < len(output):
-        ops.append({"op": "copy", "src": _append(payload, output[pos:]), "size": len(output) - pos})
-    header = {"format": FORMAT, "version": VERSION, "inner": inner,
-              "output": {"size": len(output), "sha256": hashlib.sha256(output).hexdigest()},
-              "ops": ops}
+    outputs = []
+    for prog in programs:
+        data, ops, pos = prog.data, [], 0
+        spans = sorted([(h.offset, h.size, h) for h in prog.holes] + [(o, n, None) for o, n in prog.shared],
+                       key=lambda t: t[0])
+        for offset, size, h in spans:
+            if offset < pos:
+                raise RsfoldError(f"holes overlap at byte {offset}")
+            end = offset + size
+            if end > len(data):
+                raise RsfoldError(f"hole at byte {offset} runs past the end of the program")
+            if h is not None and fold(h.weight, h.scale, h.inner).tobytes() != data[offset:end]:
+                raise RsfoldError(f"the fold for the hole at byte {offset} does not reproduce the program")
+            if offset > pos:
+                ops.append({"op": "copy", "src": _append(payload, data[pos:offset]), "size": offset - pos})
+            if h is None:                                  # bytes other programs have too: stored once
+                ops.append({"op": "copy", "src": put(data[offset:end], align=1), "size": size})
+            else:
+                ops.append({"op": "scale_f32", "src": put(np.ascontiguousarray(h.weight, "<f4").tobytes()),
+                            "size": h.size, "scale": put(np.ascontiguousarray(h.scale, "<f4").tobytes()),
+                            "channels": int(h.scale.size), "inner": int(h.inner)})
+            pos = end
+        if pos < len(data):
+            ops.append({"op": "copy", "src": _append(payload, data[pos:]), "size": len(data) - pos})
+        outputs.append({"entries": list(prog.entries) if prog.entries is not None else None,
+                        "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "ops": ops})
+    header = {"format": FORMAT, "version": VERSION, "inner": inner, "outputs": outputs}
     head = json.dumps(header, separators=(",", ":")).encode("utf-8")
     blob = MAGIC + struct.pack("<Q", len(head)) + head + bytes(payload)
-    if unpack_bytes(blob)[0] != output:                      # never ship what does not round-trip
-        raise RsfoldError("internal error: the packed artifact does not unpack to the program")
+    box = Container.from_bytes(blob)                          # never ship what does not round-trip
+    for k, prog in enumerate(programs):
+        if box.unpack(k) != prog.data:
+            raise RsfoldError("internal error: the packed artifact does not unpack to the program")
     return blob
 
 
@@ -144,166 +174,241 @@ def _append(payload: bytearray, data: bytes) -> int:
 
 
 # ------------------------------------------------------------------------------- reading
-def read_header(data: bytes, name: str = "artifact") -> tuple[dict, int]:
-    """(header dict, payload offset); validates everything but the output hash."""
-    if len(data) < 16 or data[:8] != MAGIC:
-        raise RsfoldError(f"{name} is not an RSFOLD artifact (bad magic)")
-    (hlen,) = struct.unpack_from("<Q", data, 8)
-    if 16 + hlen > len(data):
-        raise RsfoldError(f"{name} is truncated (header runs past the end of the file)")
-    try:
-        head = json.loads(data[16:16 + hlen].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RsfoldError(f"{name} has a corrupt header") from None
-    if not isinstance(head, dict) or head.get("format") != FORMAT:
-        raise RsfoldError(f"{name} is not an rsnet-edge RSFOLD artifact")
-    if head.get("version") != VERSION:
-        raise RsfoldError(f"{name} has RSFOLD version {head.get('version')!r}; this library reads "
-                          f"version {VERSION}")
-    if head.get("inner") not in rsfold_inners():
-        raise RsfoldError(f"{name}: unknown inner format {head.get('inner')!r}")
-    out = head.get("output")
-    if not (isinstance(out, dict) and _uint(out.get("size")) and isinstance(out.get("sha256"), str)):
-        raise RsfoldError(f"{name}: header lacks output size/sha256")
-    ops = head.get("ops")
-    if not isinstance(ops, list):
-        raise RsfoldError(f"{name}: header lacks ops")
-    base = 16 + hlen
-    n_payload = len(data) - base
-    total = 0
-    for k, op in enumerate(ops):
-        kind = op.get("op") if isinstance(op, dict) else None
-        if kind not in ("copy", "scale_f32"):
-            raise RsfoldError(f"{name}: op {k} is unknown ({kind!r})")
-        src, size = op.get("src"), op.get("size")
-        if not (_uint(src) and _uint(size)) or src + size > n_payload:
-            raise RsfoldError(f"{name} is truncated or corrupt (op {k} reads past the payload)")
-        if kind == "scale_f32":
-            c, inner, so = op.get("channels"), op.get("inner"), op.get("scale")
-            if not (_uint(c) and c > 0 and _uint(inner) and inner > 0 and _uint(so)
-                    and so + 4 * c <= n_payload and size % 4 == 0):
-                raise RsfoldError(f"{name} is truncated or corrupt (op {k} has a bad scale range)")
-        total += size
-    if total != out["size"]:
-        raise RsfoldError(f"{name} is corrupt (ops make {total} bytes, header says {out['size']})")
-    return head, base
-
-
-def peek_inner(path: str | os.PathLike) -> str:
-    """The inner format (``pte`` / ``tflite``) an RSFOLD file unpacks to, from its header only."""
-    p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            head = f.read(16)
-            if len(head) < 16 or head[:8] != MAGIC:
-                raise RsfoldError(f"{p.name} is not an RSFOLD artifact (bad magic)")
-            (hlen,) = struct.unpack_from("<Q", head, 8)
-            text = f.read(min(hlen, 1 << 26))
-    except OSError as e:
-        raise RsfoldError(f"cannot read {p}: {e.strerror or e}") from None
-    try:
-        inner = json.loads(text.decode("utf-8")).get("inner")
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        raise RsfoldError(f"{p.name} has a corrupt header") from None
-    if inner not in rsfold_inners():
-        raise RsfoldError(f"{p.name}: unknown inner format {inner!r}")
-    return inner
-
-
-def backend_of(path: str | os.PathLike):
-    """The :class:`rsnet_edge.backends.Backend` whose program an RSFOLD file unpacks to."""
-    return for_rsfold_inner(peek_inner(path))
-
-
 def _uint(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
-def unpack_bytes(data: bytes, name: str = "artifact") -> tuple[bytes, dict]:
-    """(unpacked program bytes, header); checks the output size and sha256."""
-    head, base = read_header(data, name)
-    out = bytearray(head["output"]["size"])
-    pos = 0
-    for op in head["ops"]:
-        src, size = base + op["src"], op["size"]
-        if op["op"] == "copy":
-            out[pos:pos + size] = data[src:src + size]
-        else:
-            w = np.frombuffer(data, dtype="<f4", count=size // 4, offset=src)
-            s = np.frombuffer(data, dtype="<f4", count=op["channels"], offset=base + op["scale"])
-            out[pos:pos + size] = fold(w, s, op["inner"]).tobytes()
-        pos += size
-    digest = hashlib.sha256(out).hexdigest()
-    if digest != head["output"]["sha256"]:
-        raise RsfoldError(f"{name} is corrupt: it unpacks to sha256 {digest[:12]}..., header says "
-                          f"{head['output']['sha256'][:12]}...")
-    return bytes(out), head
-
-
-def cache_dir() -> Path:
-    """``$RSNET_EDGE_CACHE``, else ``$XDG_CACHE_HOME/rsnet_edge``, else ``~/.cache/rsnet_edge``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rsnet_edge"
-
-
-@dataclass
-class Unpacked:
-    path: Path               # the stock-runtime file (in the cache)
-    inner: str
-    sha256: str
+@dataclass(frozen=True)
+class Output:
+    """One program of a container, validated against the payload."""
+    index: int
+    entries: tuple[str, ...] | None
     size: int
-    reused: bool             # True: a cached copy with the right sha256 was found
-    seconds: float           # time spent unpacking (0 when reused) + checking
+    sha256: str
+    ops: tuple[dict, ...]
 
 
-def cached_unpack(path: str | os.PathLike, cache: str | os.PathLike | None = None) -> Unpacked:
-    """Unpack ``path`` into the cache once (atomically) and return the stock-runtime file; a cached
-    copy is reused only when its sha256 is the one the artifact records."""
-    import time
-
-    t = time.perf_counter()
-    p = Path(path)
+def parse_header(raw: bytes, n_payload: int, name: str) -> tuple[str, list[Output]]:
+    """(inner, outputs) of a header, every bound checked (see the module docstring)."""
     try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise RsfoldError(f"cannot read {p}: {e.strerror or e}") from None
-    head, _ = read_header(data, p.name)
-    want = head["output"]["sha256"]
-    folder = Path(cache) if cache is not None else cache_dir()
-    target = folder / f"{want}.{head['inner']}"
-    if target.is_file() and target.stat().st_size == head["output"]["size"] and sha256_file(target) == want:
-        return Unpacked(target, head["inner"], want, head["output"]["size"], True, time.perf_counter() - t)
-    program, _ = unpack_bytes(data, p.name)                 # raises before anything is written
-    atomic_write_bytes(target, program)                      # temp + fsync + rename, folder created
-    return Unpacked(target, head["inner"], want, len(program), False, time.perf_counter() - t)
+        head = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise RsfoldError(f"{name} has a corrupt header") from None
+    if not isinstance(head, dict) or head.get("format") != FORMAT:
+        raise RsfoldError(f"{name} is not an rsnet-edge RSFOLD artifact")
+    version = head.get("version")
+    if version not in READS:
+        raise RsfoldError(f"{name} has RSFOLD version {version!r}; this library reads version "
+                          f"{' and '.join(map(str, READS))}")
+    inner = head.get("inner")
+    if inner not in rsfold_inners():
+        raise RsfoldError(f"{name}: unknown inner format {inner!r}")
+    if version == 1:
+        out = head.get("output")
+        if not isinstance(out, dict):
+            raise RsfoldError(f"{name}: header lacks output size/sha256")
+        outs = [{"entries": None, "size": out.get("size"), "sha256": out.get("sha256"), "ops": head.get("ops")}]
+    else:
+        outs = head.get("outputs")
+        if not isinstance(outs, list) or not outs or not all(isinstance(o, dict) for o in outs):
+            raise RsfoldError(f"{name}: header lacks outputs")
+    outputs, total = [], 0
+    for i, o in enumerate(outs):
+        where = f"{name}" if version == 1 else f"{name} output {i}"
+        entries = o.get("entries")
+        if entries is not None and not (isinstance(entries, list) and entries
+                                        and all(isinstance(e, str) and e for e in entries)):
+            raise RsfoldError(f"{where}: entries must be a list of entry-point names")
+        if not (_uint(o.get("size")) and isinstance(o.get("sha256"), str)):
+            raise RsfoldError(f"{where}: header lacks output size/sha256")
+        ops = o.get("ops")
+        if not isinstance(ops, list):
+            raise RsfoldError(f"{where}: header lacks ops")
+        made, copies = 0, []
+        for k, op in enumerate(ops):
+            kind = op.get("op") if isinstance(op, dict) else None
+            if kind not in ("copy", "scale_f32"):
+                raise RsfoldError(f"{where}: op {k} is unknown ({kind!r})")
+            src, size = op.get("src"), op.get("size")
+            if not (_uint(src) and _uint(size)) or src + size > n_payload:
+                raise RsfoldError(f"{name} is truncated or corrupt (op {k} reads past the payload)")
+            if kind == "copy":
+                copies.append((src, src + size))
+            else:
+                c, inner_k, so = op.get("channels"), op.get("inner"), op.get("scale")
+                if not (_uint(c) and c > 0 and _uint(inner_k) and inner_k > 0 and _uint(so)
+                        and so + 4 * c <= n_payload and size % (4 * c * inner_k) == 0):
+                    raise RsfoldError(f"{name} is truncated or corrupt (op {k} has a bad scale range)")
+            made += size
+        if made != o["size"]:
+            raise RsfoldError(f"{name} is corrupt (ops make {made} bytes, header says {o['size']})")
+        copies.sort()
+        if any(b[0] < a[1] for a, b in zip(copies, copies[1:])):
+            raise RsfoldError(f"{where} is corrupt (copies of one program overlap)")
+        total += made
+        outputs.append(Output(i, tuple(entries) if entries is not None else None, o["size"],
+                              o["sha256"], tuple(ops)))
+    if total > MAX_AMPLIFICATION * n_payload + _SLACK:
+        raise RsfoldError(f"{name} is corrupt (it would unpack to {total} bytes from a {n_payload}-byte "
+                          f"payload, more than {MAX_AMPLIFICATION}x)")
+    return inner, outputs
+
+
+class Container:
+    """An RSFOLD container opened for unpacking: the header validated, the payload mapped (never read
+    whole into memory). ``unpack(k)`` / ``unpack_to(k, file)`` rebuild program ``k``."""
+
+    def __init__(self, data, name: str = "artifact"):
+        self.name = name
+        self._data = data                                   # bytes or an mmap
+        if len(data) < 16 or data[:8] != MAGIC:
+            raise RsfoldError(f"{name} is not an RSFOLD artifact (bad magic)")
+        (hlen,) = struct.unpack_from("<Q", data, 8)
+        if hlen > MAX_HEADER_BYTES:
+            raise RsfoldError(f"{name} has a corrupt header (claims {hlen} bytes)")
+        if 16 + hlen > len(data):
+            raise RsfoldError(f"{name} is truncated (header runs past the end of the file)")
+        self.base = 16 + hlen
+        self.inner, self.outputs = parse_header(bytes(data[16:self.base]), len(data) - self.base, name)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "artifact") -> "Container":
+        return cls(data, name)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Container":
+        p = Path(path)
+        try:
+            with open(p, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        except FileNotFoundError:
+            raise RsfoldError(f"{p} does not exist") from None
+        except IsADirectoryError:
+            raise RsfoldError(f"{p} is a folder, not an RSFOLD artifact") from None
+        except (OSError, ValueError) as e:
+            raise RsfoldError(f"cannot read {p}: {getattr(e, 'strerror', None) or e}") from None
+        return cls(data, p.name)
+
+    @property
+    def backend(self):
+        return for_rsfold_inner(self.inner)
+
+    def output_for(self, entry: str) -> Output:
+        """The program serving ``entry`` (a program with ``entries`` null serves every entry)."""
+        for o in self.outputs:
+            if o.entries is None or entry in o.entries:
+                return o
+        raise RsfoldError(f"{self.name} has no program for entry point {entry}")
+
+    def entry_names(self) -> set[str] | None:
+        """Every entry point the programs name (None: one program serving every entry)."""
+        if any(o.entries is None for o in self.outputs):
+            return None
+        return {e for o in self.outputs for e in o.entries}
+
+    def chunks(self, k: int) -> Iterable[bytes | np.ndarray]:
+        """Program ``k`` as consecutive byte chunks, one per op (bounded memory)."""
+        d, base = self._data, self.base
+        for op in self.outputs[k].ops:
+            src, size = base + op["src"], op["size"]
+            if op["op"] == "copy":
+                yield d[src:src + size]
+            else:
+                w = np.frombuffer(d, dtype="<f4", count=size // 4, offset=src)
+                s = np.frombuffer(d, dtype="<f4", count=op["channels"], offset=base + op["scale"])
+                yield fold(w, s, op["inner"])
+
+    def unpack_to(self, k: int, f: BinaryIO) -> str:
+        """Write program ``k`` to ``f`` in one pass; returns its sha256 (checked against the header:
+        a mismatch raises after the bytes went to ``f``, so write to a temp file)."""
+        h = hashlib.sha256()
+        for chunk in self.chunks(k):
+            h.update(chunk)
+            f.write(chunk)
+        return self._check(k, h.hexdigest())
+
+    def unpack(self, k: int = 0) -> bytes:
+        out = bytearray()
+        h = hashlib.sha256()
+        for chunk in self.chunks(k):
+            h.update(chunk)
+            out += memoryview(chunk).cast("B") if isinstance(chunk, np.ndarray) else chunk
+        self._check(k, h.hexdigest())
+        return bytes(out)
+
+    def _check(self, k: int, digest: str) -> str:
+        want = self.outputs[k].sha256
+        if digest != want:
+            where = self.name if len(self.outputs) == 1 else f"{self.name} program {k}"
+            raise RsfoldError(f"{where} is corrupt: it unpacks to sha256 {digest[:12]}..., header says "
+                              f"{want[:12]}...")
+        return digest
+
+    def close(self) -> None:
+        if isinstance(self._data, mmap.mmap):
+            self._data.close()
+
+
+def unpack_bytes(data: bytes, name: str = "artifact", index: int = 0) -> tuple[bytes, dict]:
+    """(program ``index`` of an in-memory container, a header summary ``{"inner", "output"}``)."""
+    box = Container.from_bytes(data, name)
+    if not 0 <= index < len(box.outputs):
+        raise RsfoldError(f"{name} has no program {index}")
+    o = box.outputs[index]
+    return box.unpack(index), {"inner": box.inner, "entries": o.entries,
+                               "output": {"size": o.size, "sha256": o.sha256}}
+
+
+def peek_inner(path: str | os.PathLike) -> str:
+    """The inner format (``pte`` / ``tflite``) an RSFOLD file unpacks to, from its header."""
+    box = Container.open(path)
+    try:
+        return box.inner
+    finally:
+        box.close()
+
+
+def backend_of(path: str | os.PathLike):
+    """The :class:`rsnet_edge.backends.Backend` whose programs an RSFOLD file unpacks to."""
+    return for_rsfold_inner(peek_inner(path))
 
 
 def main(argv=None) -> int:
-    """``python -m rsnet_edge.rsfold ARTIFACT.rsfold OUT``: unpack to a file (prints its sha256)."""
+    """``python -m rsnet_edge.rsfold ARTIFACT.rsfold OUT``: unpack to files (prints each sha256).
+    A container of one program writes the file OUT; of several, the folder OUT with one
+    ``<entry>.<inner>`` file per program (``--entry NAME``: only the program serving NAME, to OUT)."""
     import argparse
-    import sys
+
+    from . import cli
+    from .files import atomic_output, clean_stale_temps
+    from .manifest import sidecar_path
 
     ap = argparse.ArgumentParser(prog="python -m rsnet_edge.rsfold", description=main.__doc__)
     ap.add_argument("artifact")
     ap.add_argument("out")
+    ap.add_argument("--entry", help="unpack only the program serving this entry point (e.g. forward_160)")
     a = ap.parse_args(argv)
-    src, out = Path(a.artifact), Path(a.out)
-    try:
-        if out.exists() and out.resolve() == src.resolve():
-            raise RsfoldError(f"--out {out} is the input artifact")
-        if out.is_dir():
-            raise RsfoldError(f"{out} is a directory")
-        program, head = unpack_bytes(src.read_bytes() if src.is_file() else b"", src.name)
-        atomic_write_bytes(out, program)
-    except (RsfoldError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"{head['output']['sha256']}  {out}")
-    return 0
+
+    def work() -> int:
+        src, out = Path(a.artifact), Path(a.out)
+        if not src.exists():
+            raise RsfoldError(f"{src} does not exist")
+        box = Container.open(src)
+        picked = [box.output_for(a.entry)] if a.entry else box.outputs
+        folder = len(picked) > 1
+        cli.check_outputs([cli.Output(out, "OUT", "dir" if folder else "file")],
+                          inputs=[src, sidecar_path(src)])
+        targets = [(o, out / f"{(o.entries or ('program',))[0]}.{box.inner}" if folder else out) for o in picked]
+        for o, t in targets:
+            clean_stale_temps(t)
+            with atomic_output(t) as tmp, open(tmp, "wb") as f:
+                digest = box.unpack_to(o.index, f)
+            print(f"{digest}  {t}")
+        return 0
+
+    return cli.run(work)
 
 
 if __name__ == "__main__":
-    from .cli import run as _run
-    raise SystemExit(_run(main))
+    raise SystemExit(main())

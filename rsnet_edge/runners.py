@@ -27,24 +27,49 @@ class RuntimeLoadError(ValueError):
     The message is one line, ready to print as ``error: ...``."""
 
 
-def require(module: str, path: Path, what: str, extra: str | None):
+def require(module: str, name: str, what: str, extra: str | None):
     """Import a backend's runtime module, or refuse the artifact with one line saying what to install."""
     try:
         return importlib.import_module(module)
     except ImportError as e:
         hint = f" (pip install 'rsnet-edge[{extra}]')" if extra else ""
-        raise RuntimeLoadError(f"cannot open {path.name}: {what} is not installed{hint}: "
+        raise RuntimeLoadError(f"cannot open {name}: {what} is not installed{hint}: "
                                f"{one_line(e)}") from None
 
 
+def release_memory() -> None:
+    """Hand freed heap back to the system (glibc keeps it otherwise, and RSS would not drop when a
+    resident entry is released). A no-op elsewhere."""
+    import ctypes
+    import gc
+    import sys
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
 class Runner:
-    """Opens the artifact once; ``run_entry(name, x)`` -> logits ``[N, classes]`` (numpy)."""
+    """Opens the artifact once; ``run_entry(name, x)`` -> logits ``[N, classes]`` (numpy).
+
+    ``path`` is what the native loader opens (an unpacked program: ``/proc/self/fd/<n>`` of the
+    verified cache file); ``name`` is what error lines call it (the user's artifact)."""
 
     backend = "?"
     fixed_batch: int | None = 1       # entry points exported with a static batch of 1
 
-    def __init__(self, path: Path, manifest: Manifest | None, stats):
-        self.path, self.manifest, self.stats = path, manifest, stats
+    def __init__(self, path: Path, manifest: Manifest | None, stats, name: str | None = None):
+        self.path, self.manifest, self.stats = Path(path), manifest, stats
+        self.name = name or self.path.name
+
+    def keep_only(self, entry: str) -> None:
+        """Release what other entries hold (``resident="one"``), where the runtime allows it."""
+
+    def close(self) -> None:
+        """Release everything (the runner is not used afterwards)."""
 
     def entry_names(self) -> set[str]:
         raise NotImplementedError
@@ -106,16 +131,32 @@ class ExecuTorchRunner(Runner):
 
     backend = "executorch"
 
-    def __init__(self, path, manifest, stats, num_threads: int | None = None, runnable: bool = True):  # noqa: ARG002
-        super().__init__(path, manifest, stats)
-        Runtime = require("executorch.runtime", path, "the ExecuTorch runtime", "executorch").Runtime
+    def __init__(self, path, manifest, stats, num_threads: int | None = None, runnable: bool = True,  # noqa: ARG002
+                 name: str | None = None):
+        super().__init__(path, manifest, stats, name)
+        self.runtime = require("executorch.runtime", self.name, "the ExecuTorch runtime", "executorch").Runtime
+        self._open()
+
+    def _open(self) -> None:
         try:
-            self.program = Runtime.get().load_program(path)
+            self.program = self.runtime.get().load_program(str(self.path))
         except Exception as e:  # the pybindings raise RuntimeError/ValueError for bad flatbuffers
-            raise RuntimeLoadError(f"{path.name} is not a loadable ExecuTorch program (truncated or "
+            raise RuntimeLoadError(f"{self.name} is not a loadable ExecuTorch program (truncated or "
                                    f"corrupt?): {one_line(e)}") from None
-        stats.file_loads += 1
+        self.stats.file_loads += 1
         self.methods: dict[str, Any] = {}
+
+    def keep_only(self, entry: str) -> None:
+        """The Program keeps every method it loaded (the Python API has no unload): reopen it
+        (mapped, about a millisecond) when another method is loaded."""
+        if set(self.methods) - {entry}:
+            self.close()
+            self._open()
+
+    def close(self) -> None:
+        self.methods.clear()
+        self.program = None
+        release_memory()
 
     def entry_names(self) -> set[str]:
         return set(self.program.method_names) - {ET_MANIFEST_METHOD}
@@ -132,10 +173,10 @@ class ExecuTorchRunner(Runner):
             try:
                 m = self.program.load_method(name)
             except Exception as e:
-                raise RuntimeLoadError(f"{self.path.name}: cannot load method {name}: "
+                raise RuntimeLoadError(f"{self.name}: cannot load method {name}: "
                                        f"{one_line(e)}") from None
             if m is None:
-                raise RuntimeLoadError(f"{self.path.name} has no method {name}")
+                raise RuntimeLoadError(f"{self.name} has no method {name}")
             self.methods[name] = m
             self._count_entry_load(name)
         return m
@@ -152,14 +193,15 @@ class LiteRTRunner(Runner):
 
     backend = "tflite"
 
-    def __init__(self, path, manifest, stats, num_threads: int | None = None, runnable: bool = True):  # noqa: ARG002
-        super().__init__(path, manifest, stats)
-        Interpreter = require("ai_edge_litert.interpreter", path, "the LiteRT runtime", "tflite").Interpreter
+    def __init__(self, path, manifest, stats, num_threads: int | None = None, runnable: bool = True,  # noqa: ARG002
+                 name: str | None = None):
+        super().__init__(path, manifest, stats, name)
+        Interpreter = require("ai_edge_litert.interpreter", self.name, "the LiteRT runtime", "tflite").Interpreter
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
             self.signatures = dict(self.interpreter.get_signature_list())
         except Exception as e:
-            raise RuntimeLoadError(f"{path.name} is not a loadable LiteRT model (truncated or "
+            raise RuntimeLoadError(f"{self.name} is not a loadable LiteRT model (truncated or "
                                    f"corrupt?): {one_line(e)}") from None
         stats.file_loads += 1
         self.runners: dict[str, tuple[Any, str, str]] = {}
@@ -188,16 +230,23 @@ class LiteRTRunner(Runner):
             try:
                 runner = self.interpreter.get_signature_runner(name)
             except Exception as e:
-                raise RuntimeLoadError(f"{self.path.name}: no signature {name}: {one_line(e)}") from None
+                raise RuntimeLoadError(f"{self.name}: no signature {name}: {one_line(e)}") from None
             inputs = list(runner.get_input_details())
             outputs = list(self.signatures[name].get("outputs", []))
             if len(inputs) != 1:
-                raise RuntimeLoadError(f"{self.path.name}: signature {name} takes {len(inputs)} inputs, "
+                raise RuntimeLoadError(f"{self.name}: signature {name} takes {len(inputs)} inputs, "
                                        f"expected one image tensor")
             r = (runner, inputs[0], outputs[0] if outputs else "")
             self.runners[name] = r
             self._count_entry_load(name)
         return r
+
+    def close(self) -> None:
+        """A LiteRT interpreter packs every signature's weights at its first run and cannot release
+        one signature (keep_only does nothing): only closing it frees them."""
+        self.runners.clear()
+        self.interpreter = None
+        release_memory()
 
     def run_entry(self, name, x):
         runner, in_name, out_name = self._runner(name)
@@ -206,77 +255,25 @@ class LiteRTRunner(Runner):
         return np.asarray(y, dtype=np.float32)
 
 
-class OnnxRunner(Runner):
-    """One ``onnxruntime.InferenceSession`` (CPU, full graph optimisation) over the whole model.
-
-    An rsnet-edge ``.onnx`` routes by input size (nested ``If`` on H, see converters/onnx.py), so
-    one session serves every entry point of the manifest: switching resolution is feeding another
-    size. With ``weights: shared`` ONNX Runtime folds each BN (Mul+Add) into its conv while it
-    creates the session; the session creation time is the load-time fold cost."""
-
-    backend = "onnx"
-
-    def __init__(self, path, manifest, stats, num_threads: int | None = None, runnable: bool = True):  # noqa: ARG002
-        super().__init__(path, manifest, stats)
-        ort = require("onnxruntime", path, "onnxruntime", "onnx")
-        try:
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            # no busy-waiting worker threads between runs: they would steal the cores from whatever
-            # runs next (the app's own work, another model, the bench's other artifacts)
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            if num_threads:
-                opts.intra_op_num_threads = int(num_threads)
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:
-            raise RuntimeLoadError(f"{path.name} is not a loadable ONNX model (truncated or corrupt?): "
-                                   f"{one_line(e)}") from None
-        stats.file_loads += 1
-        self.inputs = [i.name for i in self.session.get_inputs()]
-        self.outputs = [o.name for o in self.session.get_outputs()]
-        if len(self.inputs) != 1 or len(self.outputs) != 1:
-            raise RuntimeLoadError(f"{path.name}: expected one input and one output, found "
-                                   f"{len(self.inputs)} and {len(self.outputs)}")
-        self.seen: set[str] = set()
-
-    def embedded_manifest(self):
-        return self.session.get_modelmeta().custom_metadata_map.get(MANIFEST_KEY)
-
-    def entry_names(self) -> set[str]:
-        """Routed by input size: every manifest entry (and the default) is served by the graph."""
-        if self.manifest is None:
-            return set()
-        entries = self.manifest.entries
-        shape = self.session.get_inputs()[0].shape              # [1, 3, "H", "W"] when routed
-        if len(entries) == 1 or not all(isinstance(d, int) for d in shape[2:]):
-            return {e.entry for e in entries} | {DEFAULT_ENTRY}
-        return set()
-
-    def run_entry(self, name, x):
-        if name not in self.seen:
-            self.seen.add(name)
-            self._count_entry_load(name)
-        return np.asarray(self.session.run([self.outputs[0]], {self.inputs[0]: x})[0], dtype=np.float32)
-
-
 class CoreMLRunner(Runner):
     """A Core ML multifunction ``.mlpackage`` (one function per resolution). Predicts on macOS only;
     elsewhere it is opened for inspection (``runnable=False``: functions, embedded manifest)."""
 
     backend = "coreml"
 
-    def __init__(self, path, manifest, stats, num_threads: int | None = None, runnable: bool = True):  # noqa: ARG002
-        super().__init__(path, manifest, stats)
+    def __init__(self, path, manifest, stats, num_threads: int | None = None, runnable: bool = True,  # noqa: ARG002
+                 name: str | None = None):
+        super().__init__(path, manifest, stats, name)
         if runnable and platform.system() != "Darwin":
-            raise RuntimeLoadError(f"{path.name}: Core ML packages run only on macOS (this is "
+            raise RuntimeLoadError(f"{self.name}: Core ML packages run only on macOS (this is "
                                    f"{platform.system()}); use the .pte or .tflite artifact here")
-        ct = require("coremltools", path, "coremltools", "coreml")
+        ct = require("coremltools", self.name, "coremltools", "coreml")
         self.ct = ct
         self.models: dict[str, Any] = {}
         try:   # validate the package once; functions are compiled lazily per resolution
             self.spec = ct.utils.load_spec(str(path))
         except Exception as e:
-            raise RuntimeLoadError(f"{path.name} is not a readable Core ML package: {one_line(e)}") from None
+            raise RuntimeLoadError(f"{self.name} is not a readable Core ML package: {one_line(e)}") from None
         stats.file_loads += 1
 
     def entry_names(self) -> set[str]:
@@ -293,7 +290,7 @@ class CoreMLRunner(Runner):
             try:
                 m = self.ct.models.MLModel(str(self.path), function_name=name)
             except Exception as e:
-                raise RuntimeLoadError(f"{self.path.name}: cannot load function {name}: "
+                raise RuntimeLoadError(f"{self.name}: cannot load function {name}: "
                                        f"{one_line(e)}") from None
             self.models[name] = m
             self._count_entry_load(name)

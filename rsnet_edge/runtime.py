@@ -41,7 +41,7 @@ import numpy as np
 
 from . import backends
 from .cli import one_line
-from .manifest import (Manifest, ManifestError, check_artifact, disagreement, read_sidecar,
+from .manifest import (Manifest, ManifestError, check_artifact, disagreement, entry_name, read_sidecar,
                        sidecar_path)
 from .runners import Runner, RuntimeLoadError, TorchRunner
 
@@ -78,6 +78,7 @@ class Classifier:
         self.path, self.manifest, self.runner, self.stats = path, manifest, runner, stats
         self.embedded = embedded          # the copy embedded in the artifact (None if not read)
         self.resolution = int(manifest.default_resolution)
+        self.resident = "all"             # "one": only the entry in use stays loaded (rsnet_edge.load)
 
     def __repr__(self) -> str:
         return (f"Classifier({self.path.name!r}, backend={self.backend_name}, "
@@ -99,7 +100,19 @@ class Classifier:
     def run_entry(self, name: str, x: np.ndarray) -> np.ndarray:
         """Logits of one named entry point (as the manifest or the file names it) for a preprocessed
         batch, one image at a time where the entry has a static batch of one."""
+        if self.resident == "one":
+            self.runner.keep_only(name)
         return self._batched(lambda xb: self.runner.run_entry(name, xb), x)
+
+    def close(self) -> None:
+        """Release the runtime's memory now (it is released anyway when the object is dropped)."""
+        self.runner.close()
+
+    def __enter__(self) -> "Classifier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @property
     def resolutions(self) -> list[int]:
@@ -144,6 +157,8 @@ class Classifier:
         """Logits ``[N, classes]`` for a preprocessed batch (split into single images where the
         artifact's entry points have a static batch of one)."""
         r = self.resolution if resolution is None else self._check(resolution)
+        if self.resident == "one":
+            self.runner.keep_only(entry_name(r))
         return self._batched(lambda xb: self.runner.run(r, xb), x)
 
     def _batched(self, run, x: np.ndarray) -> np.ndarray:
@@ -242,14 +257,22 @@ def backend_of(path: str | os.PathLike) -> backends.Backend:
     return b
 
 
+RESIDENT = ("all", "one")
+
+
 def load(path: str | os.PathLike, *, verify: bool = True, resolutions: Iterable[int] | None = None,
-         num_threads: int | None = None, cache: str | os.PathLike | None = None) -> Classifier:
+         num_threads: int | None = None, cache: str | os.PathLike | None = None,
+         resident: str = "all") -> Classifier:
     """Open an artifact (``.pt``, ``.pte``, ``.tflite``, ``.onnx``, ``.mlpackage``, or a compact
     ``.pte.rsfold`` / ``.tflite.rsfold``).
 
-    A compact RSFOLD artifact is unpacked once into ``cache`` (default
-    :func:`rsnet_edge.rsfold.cache_dir`) as the BN-folded ``.pte`` / ``.tflite`` and that file is
-    loaded by the stock runtime; later loads reuse it after checking its sha256.
+    A compact RSFOLD artifact's programs (one per resolution) are unpacked into ``cache`` (default
+    :func:`rsnet_edge.cache.cache_dir`) when first needed and loaded by the stock runtime; later
+    loads reuse them after checking their sha256.
+    ``resident``: ``"all"`` keeps every entry it has run loaded (a switch costs nothing after the
+    first use of each entry); ``"one"`` keeps only the entry in use (its program and packed weights)
+    and releases the previous one on a switch: about one model's memory instead of S, for a switch
+    that costs about one single-resolution load (docs/bench.md measures both).
     ``verify`` checks the artifact's sha256 against its manifest (refuses a mismatch) and that the
     sidecar agrees with the manifest embedded in the artifact.
     ``resolutions`` (checkpoints only) adds served resolutions, untrained ones by interpolated BN.
@@ -257,57 +280,80 @@ def load(path: str | os.PathLike, *, verify: bool = True, resolutions: Iterable[
     Raises :class:`RuntimeLoadError` (a ValueError) with one clear line.
     """
     return open_artifact(path, verify=verify, resolutions=resolutions, num_threads=num_threads,
-                         cache=cache)
+                         cache=cache, resident=resident)
+
+
+def _sidecar(p: Path, spec: backends.Backend | None, verify: bool) -> Manifest | None:
+    side = sidecar_path(p)
+    if not (side.exists() or side.is_symlink()):
+        return None
+    try:
+        sidecar = read_sidecar(p)
+    except ManifestError as e:
+        raise RuntimeLoadError(f"{side.name}: {one_line(e)}") from None
+    except OSError as e:
+        raise RuntimeLoadError(f"{side.name}: cannot read it ({e.strerror or e})") from None
+    if spec is not None and sidecar.backend != spec.name:
+        raise RuntimeLoadError(f"{p.name}: its manifest describes a {sidecar.backend} artifact, "
+                               f"not {spec.name} ({side.name} belongs to another file?)")
+    if verify:                                   # before the native loader sees the bytes
+        try:
+            check_artifact(sidecar, p)
+        except ManifestError as e:
+            raise RuntimeLoadError(one_line(e)) from None
+    return sidecar
 
 
 def open_artifact(path: str | os.PathLike, *, verify: bool = True, resolutions: Iterable[int] | None = None,
                   num_threads: int | None = None, cache: str | os.PathLike | None = None,
-                  runnable: bool = True) -> Classifier:
+                  runnable: bool = True, resident: str = "all") -> Classifier:
     """:func:`load`; with ``runnable=False`` an artifact whose runtime cannot run on this machine
     (Core ML off macOS) is still opened for inspection (entry points, embedded manifest)."""
     p = Path(path)
-    spec = None if backends.is_rsfold(p) else backend_of(p)   # RSFOLD: known once unpacked
+    if resident not in RESIDENT:
+        raise RuntimeLoadError(f"resident={resident!r}: expected one of {', '.join(RESIDENT)}")
+    rsfold = backends.is_rsfold(p)
+    spec = None if rsfold else backend_of(p)   # RSFOLD: its header says
     if not p.exists():
         raise RuntimeLoadError(f"{p} does not exist")
     stats = Stats()
     if spec is not None and spec.name == "torch":
-        return _load_torch(p, resolutions, stats)
+        clf = _load_torch(p, resolutions, stats)
+        clf.resident = resident
+        return clf
     if resolutions:
         raise RuntimeLoadError(f"{p.name}: only checkpoints serve extra resolutions (the artifact's "
                                f"entry points are fixed at conversion)")
     if not (spec is not None and spec.directory) and (not p.is_file() or p.stat().st_size == 0):
         raise RuntimeLoadError(f"{p.name} is empty or not a file (truncated?)")
-    sidecar: Manifest | None = None
-    if sidecar_path(p).exists():
+    sidecar = _sidecar(p, spec, verify)
+    if rsfold:                                   # fold at load: programs unpacked when first needed
+        from .programs import ProgramSet
+        from .rsfold import Container, RsfoldError
         try:
-            sidecar = read_sidecar(p)
-        except ManifestError as e:
-            raise RuntimeLoadError(f"{sidecar_path(p).name}: {one_line(e)}") from None
-        if spec is not None and sidecar.backend != spec.name:
-            raise RuntimeLoadError(f"{p.name}: its manifest describes a {sidecar.backend} artifact, "
-                                   f"not {spec.name} ({sidecar_path(p).name} belongs to another file?)")
-        if verify:                                   # before the native loader sees the bytes
-            try:
-                check_artifact(sidecar, p)
-            except ManifestError as e:
-                raise RuntimeLoadError(one_line(e)) from None
-    program = p
-    if spec is None:                                 # fold at load: unpack once, then stock runtime
-        from .rsfold import RsfoldError, cached_unpack
-        try:
-            unpacked = cached_unpack(p, cache)
+            box = Container.open(p)
         except RsfoldError as e:
             raise RuntimeLoadError(one_line(e)) from None
-        except OSError as e:
-            raise RuntimeLoadError(f"{p.name}: cannot write the unpacked program to the cache "
-                                   f"({e.strerror or e}); set RSNET_EDGE_CACHE to a writable folder") from None
-        spec, program = backends.for_rsfold_inner(unpacked.inner), unpacked.path
-        stats.unpack_s, stats.unpack_reused, stats.program = unpacked.seconds, unpacked.reused, str(program)
+        spec = box.backend
         if sidecar is not None and sidecar.backend != spec.name:
             raise RuntimeLoadError(f"{p.name}: its manifest describes a {sidecar.backend} artifact, "
                                    f"but it unpacks to {spec.name}")
-    check_magic(program, spec)
-    runner: Runner = spec.runtime_class()(program, sidecar, stats, num_threads=num_threads, runnable=runnable)
+        try:
+            runner: Runner = ProgramSet(p, box, spec, sidecar, stats, cache, num_threads)
+        except OSError as e:                     # the cache folder (rsnet_edge.cache.CacheError)
+            raise RuntimeLoadError(f"{p.name}: {one_line(e)}") from None
+    else:
+        check_magic(p, spec)
+        runner = spec.runtime_class()(p, sidecar, stats, num_threads=num_threads, runnable=runnable)
+    try:
+        return _finish(p, runner, sidecar, spec, stats, verify, resident)
+    except BaseException:
+        runner.close()
+        raise
+
+
+def _finish(p: Path, runner: Runner, sidecar: Manifest | None, spec: backends.Backend, stats: Stats,
+            verify: bool, resident: str) -> Classifier:
     embedded = None
     if sidecar is None or verify:
         try:
@@ -334,4 +380,8 @@ def open_artifact(path: str | os.PathLike, *, verify: bool = True, resolutions: 
     if missing:
         raise RuntimeLoadError(f"{p.name}: manifest lists entry point(s) {', '.join(missing)} that the "
                                f"artifact does not have (it has {', '.join(sorted(have)) or 'none'})")
-    return Classifier(p, manifest, runner, stats, embedded)
+    clf = Classifier(p, manifest, runner, stats, embedded)
+    clf.resident = resident
+    if resident == "one":
+        runner.keep_only(entry_name(clf.resolution))
+    return clf

@@ -25,6 +25,7 @@ import torch
 from converters import pipeline
 from converters import prepare as P
 from rsnet_edge import rsfold
+from rsnet_edge.cache import unpack_artifact
 from rsnet_edge.checkpoint import load_model
 from rsnet_edge.manifest import read_sidecar, sidecar_path
 from rsnet_edge.runtime import RuntimeLoadError, load
@@ -54,8 +55,32 @@ def test_pack_unpack_exact_and_weights_once():
     out, head = rsfold.unpack_bytes(blob)
     assert out == prog and head["output"]["sha256"] == hashlib.sha256(prog).hexdigest()
     # the two holes hold one weight tensor in two layouts: both stored, each once (108 floats)
-    assert [op["op"] for op in head["ops"]] == ["copy", "scale_f32", "copy", "scale_f32", "copy"]
-    assert len(blob) < len(prog) + 16 + len(json.dumps(head)) + 2 * 4 * 4 + 8
+    ops = rsfold.Container.from_bytes(blob).outputs[0].ops
+    assert [op["op"] for op in ops] == ["copy", "scale_f32", "copy", "scale_f32", "copy"]
+    assert len(blob) < len(prog) + 16 + len(json.dumps(_header(blob))) + 2 * 4 * 4 + 8
+
+
+def test_programs_share_weights_and_constants_and_unpack_alone():
+    """Two programs (two resolutions) folding one W with their own scales and holding one constant
+    they share (the classifier): W and the constant are stored once; each program unpacks alone."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((4, 3, 3, 3)).astype("<f4")
+    fc = rng.bytes(4096)
+    progs = []
+    for k in range(2):
+        s = rng.uniform(0.5, 2, 4).astype("<f4")
+        head = rng.bytes(50 + k)
+        data = head + (w * s[:, None, None, None]).astype("<f4").tobytes() + fc + rng.bytes(9)
+        hole = rsfold.Hole(len(head), w.reshape(-1), s, 27)
+        progs.append(rsfold.Program((f"forward_{64 - 16 * k}",), data, [hole], [(len(head) + w.nbytes, len(fc))]))
+    blob = rsfold.pack(progs, inner="pte")
+    box = rsfold.Container.from_bytes(blob)
+    assert [o.entries for o in box.outputs] == [("forward_64",), ("forward_48",)]
+    assert [box.unpack(k) for k in range(2)] == [p.data for p in progs]
+    assert box.output_for("forward_48").index == 1
+    payload = len(blob) - box.base
+    assert payload < sum(len(p.data) for p in progs) - w.nbytes - len(fc) + 64    # W and fc once
+    assert blob.count(fc) == 1
 
 
 def test_pack_refuses_a_hole_that_does_not_reproduce_the_program():
@@ -65,20 +90,44 @@ def test_pack_refuses_a_hole_that_does_not_reproduce_the_program():
         rsfold.pack(prog, [bad], "pte")
 
 
-def _rewrite_header(blob, fn):
+def _header(blob):
+    (n,) = struct.unpack_from("<Q", blob, 8)
+    return json.loads(blob[16:16 + n])
+
+
+def _rewrite_header(blob, fn, payload=None):
     (n,) = struct.unpack_from("<Q", blob, 8)
     head = json.loads(blob[16:16 + n])
     fn(head)
     text = json.dumps(head).encode()
-    return blob[:8] + struct.pack("<Q", len(text)) + text + blob[16 + n:]
+    return blob[:8] + struct.pack("<Q", len(text)) + text + (blob[16 + n:] if payload is None else payload)
 
 
 def _flip_weight_byte(blob):
     (n,) = struct.unpack_from("<Q", blob, 8)
     head = json.loads(blob[16:16 + n])
-    op = next(o for o in head["ops"] if o["op"] == "scale_f32")
+    op = next(o for o in head["outputs"][0]["ops"] if o["op"] == "scale_f32")
     i = 16 + n + op["src"] + 5
     return blob[:i] + bytes([blob[i] ^ 0x40]) + blob[i + 1:]
+
+
+def _amplified(blob, op):
+    """A valid-looking container whose one program re-reads the same 4 KB of payload 400 times
+    (1.6 MB from 4 KB): refused before any work, by the overlap rule (copies) or the size bound."""
+    def fn(h):
+        o = h["outputs"][0]
+        o["ops"] = [dict(op) for _ in range(400)]
+        o["size"] = 400 * op["size"]
+    return _rewrite_header(blob, fn, payload=b"\0" * 4096)
+
+
+def _v1(blob):
+    """The same program as a version-1 container (one program, ``output`` + ``ops`` at the top)."""
+    def fn(h):
+        o = h["outputs"][0]
+        h.update(version=1, output={"size": o["size"], "sha256": o["sha256"]}, ops=o["ops"])
+        del h["outputs"]
+    return _rewrite_header(blob, fn)
 
 
 BAD_CONTAINERS = [
@@ -86,11 +135,28 @@ BAD_CONTAINERS = [
     ("truncated", lambda b: b[:len(b) - 20], "truncated or corrupt"),
     ("header cut", lambda b: b[:40], "truncated"),
     ("weight byte flipped", _flip_weight_byte, "corrupt: it unpacks to sha256"),
-    ("unknown op", lambda b: _rewrite_header(b, lambda h: h["ops"][1].update(op="scale_f16")), "unknown"),
-    ("wrong size", lambda b: _rewrite_header(b, lambda h: h["output"].update(size=h["output"]["size"] + 1)),
+    ("unknown op", lambda b: _rewrite_header(b, lambda h: h["outputs"][0]["ops"][1].update(op="scale_f16")),
+     "unknown"),
+    ("wrong size", lambda b: _rewrite_header(b, lambda h: h["outputs"][0].update(size=h["outputs"][0]["size"] + 1)),
      "ops make"),
-    ("newer version", lambda b: _rewrite_header(b, lambda h: h.update(version=2)), "version"),
+    ("newer version", lambda b: _rewrite_header(b, lambda h: h.update(version=3)), "version"),
+    ("amplified copies", lambda b: _amplified(b, {"op": "copy", "src": 0, "size": 4000}), "overlap"),
+    ("amplified folds", lambda b: _amplified(b, {"op": "scale_f32", "src": 0, "size": 4000, "scale": 4000,
+                                                 "channels": 1, "inner": 1000}), "more than 64x"),
+    ("copies overlap", lambda b: _rewrite_header(b, lambda h: h["outputs"][0]["ops"].__setitem__(
+        4, dict(h["outputs"][0]["ops"][4], src=h["outputs"][0]["ops"][2]["src"]))), "overlap"),
+    ("partial channel", lambda b: _rewrite_header(b, lambda h: h["outputs"][0]["ops"][1].update(inner=5)),
+     "bad scale range"),
+    ("deep header", lambda b: b[:8] + struct.pack("<Q", 200_000) + b"[" * 200_000, "corrupt header"),
+    ("v1 wrong size", lambda b: _rewrite_header(_v1(b), lambda h: h["output"].update(size=h["output"]["size"] + 1)),
+     "ops make"),
 ]
+
+
+def test_version_1_containers_still_unpack():
+    prog, holes = synthetic_program()
+    out, head = rsfold.unpack_bytes(_v1(rsfold.pack(prog, holes, "pte")))
+    assert out == prog and head["entries"] is None
 
 
 @pytest.mark.parametrize("name,mutate,message", BAD_CONTAINERS, ids=[c[0] for c in BAD_CONTAINERS])
@@ -100,7 +166,7 @@ def test_corrupt_container_refused_nothing_cached(name, mutate, message, tmp_pat
     bad.write_bytes(mutate(rsfold.pack(prog, holes, "pte")))
     cache = tmp_path / "cache"
     with pytest.raises(rsfold.RsfoldError, match=message) as info:
-        rsfold.cached_unpack(bad, cache)
+        unpack_artifact(bad, cache)
     assert "\n" not in str(info.value)
     assert not cache.exists() or list(cache.iterdir()) == []
 
@@ -153,27 +219,52 @@ def test_default_converter_writes_compact_form(compact, ckpt):
     assert m.extra["rsfold_unfound"] == []                         # every conv of every resolution
     n_convs = m.extra["convs"]
     assert m.extra["rsfold_holes"] == n_convs * len(m.entries)
-    program, head = rsfold.unpack_bytes(compact.read_bytes())
-    assert hashlib.sha256(program).hexdigest() == m.artifact["unpacked"]["sha256"]
-    # the unpacked program stores every resolution's folded weights; the compact file each W once
+    box = rsfold.Container.open(compact)
+    programs = [box.unpack(k) for k in range(len(box.outputs))]
+    # one program per resolution, the top one also serving the default entry
+    assert [o.entries for o in box.outputs] == [("forward_64", "forward"), ("forward_48",), ("forward_32",)]
+    assert [hashlib.sha256(p).hexdigest() for p in programs] == [u["sha256"] for u in m.artifact["unpacked"]]
+    # the unpacked programs store every resolution's folded weights; the compact file each W once
     model, _ = load_model(ckpt)
     conv_bytes = 4 * sum(p.numel() for p in model.parameters() if p.dim() == 4)
-    assert len(program) - compact.stat().st_size > (len(m.entries) - 1.5) * conv_bytes
+    assert sum(map(len, programs)) - compact.stat().st_size > (len(m.entries) - 1.5) * conv_bytes
 
 
 def test_runtime_unpacks_once_and_matches_checkpoint(compact, ckpt, tmp_path):
     cache = tmp_path / "cache"
+    top = read_sidecar(compact).artifact["unpacked"][0]["sha256"]        # the default entry's program
     clf = load(compact, cache=cache)
-    assert clf.stats.unpack_reused is False and len(list(cache.iterdir())) == 1
-    assert_matches_checkpoint(clf, ckpt)
+    assert clf.stats.unpack_reused is False and [p.name for p in cache.iterdir()] == [f"{top}.pte"]
+    assert_matches_checkpoint(clf, ckpt)                      # every entry: every program, once each
+    assert len(list(cache.iterdir())) == 3 and clf.stats.file_loads == 3
     again = load(compact, cache=cache)
     assert again.stats.unpack_reused is True
     # a damaged cache entry is never trusted: re-unpacked from the artifact
-    cached = next(cache.iterdir())
-    cached.write_bytes(cached.read_bytes()[:-1] + b"\x00")
+    cached = cache / f"{top}.pte"
+    damaged = cached.read_bytes()
+    cached.write_bytes(damaged[:-1] + bytes([damaged[-1] ^ 1]))        # the last byte changed
     fixed = load(compact, cache=cache)
     assert fixed.stats.unpack_reused is False
-    assert hashlib.sha256(cached.read_bytes()).hexdigest() == read_sidecar(compact).artifact["unpacked"]["sha256"]
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == top
+
+
+def test_resident_one_keeps_one_program(compact, ckpt, tmp_path):
+    """resident="one": the first load unpacks and opens only the default entry's program; running
+    another entry releases the previous program (one runner open at a time) and matches the
+    checkpoint; resident="all" keeps every program it opened."""
+    cache = tmp_path / "cache"
+    lean = load(compact, cache=cache, resident="one")
+    assert len(list(cache.iterdir())) == 1 and len(lean.runner.open) == 1
+    assert_matches_checkpoint(lean, ckpt)
+    assert len(lean.runner.open) == 1 and lean.stats.file_loads == 3
+    lean.run(lean.dummy_input(64), 64)                     # back to the first: loaded again
+    assert lean.stats.file_loads == 4 and lean.stats.entry_loads[64] == 2
+    full = load(compact, cache=cache, resident="all")
+    assert_matches_checkpoint(full, ckpt)
+    full.run(full.dummy_input(64), 64)
+    assert len(full.runner.open) == 3 and full.stats.file_loads == 3
+    with pytest.raises(RuntimeLoadError, match="resident"):
+        load(compact, cache=cache, resident="some")
 
 
 def test_mismatched_compact_artifacts_refused(compact, tmp_path):
