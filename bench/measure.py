@@ -79,6 +79,11 @@ class Loaded:
     shipped_bytes: int = 0                 # what an app ships (the .rsfold itself, not the unpacked program)
     unpack_ms: float | None = None         # RSFOLD: unpack into an empty cache (inside load_ms)
     warm_load_ms: float | None = None      # RSFOLD: a later load, the cache already filled
+    cache: Path | None = None              # RSFOLD: the unpack cache this artifact was loaded from
+    #: resident memory (MB, each in a fresh process; bench.memory): "all" / "one" for the artifact,
+    #: "single" for the folded single-resolution export of its top resolution
+    memory: dict[str, float | None] = field(default_factory=dict)
+    lean_switch: dict[int, float] = field(default_factory=dict)   # resident="one": switch to r, ms
 
     @property
     def backend(self) -> str:
@@ -133,18 +138,20 @@ def load_timed(path: Path, kind: str, threads: int | None = None, cache: Path | 
         kw["cache"] = cache
     clf = load(path, verify=False, **kw)
     load_ms = (time.perf_counter() - t) * 1e3
-    it = Loaded(path, kind, clf, load_ms, None, 0.0)
+    it = Loaded(path, kind, clf, load_ms, None, 0.0, cache=cache if rsfold else None)
     it.shipped_bytes = artifact_size(path)
-    if rsfold:
-        it.unpack_ms = clf.stats.unpack_s * 1e3
-        t = time.perf_counter()
-        load(path, verify=False, **kw)           # a later load: the cache already filled
-        it.warm_load_ms = (time.perf_counter() - t) * 1e3
-    for r in clf.resolutions:                      # first inference of every entry point
-        x = clf.dummy_input(r)
+    for r in clf.resolutions:                      # first inference of every entry point (RSFOLD:
+        x = clf.dummy_input(r)                     # its program unpacked into the empty cache first)
         it.inputs[r] = x
         it.first_ms[r] = _timed_run(clf, x, r)
         it.samples[r] = []
+        if rsfold and r == clf.resolutions[0]:
+            it.unpack_ms = (clf.stats.unpack_s or 0.0) * 1e3       # the default entry's program
+            t = time.perf_counter()                # a later first load: the cache already filled
+            again = load(path, verify=False, **kw)
+            again.run(x, r)
+            it.warm_load_ms = (time.perf_counter() - t) * 1e3
+            again.close()
     after = rss_mb()
     it.rss_delta_mb = None if before is None or after is None else after - before
     it.peak_rss_mb = peak_rss_mb()
@@ -202,6 +209,29 @@ def measure_switch(it: Loaded, rounds: int) -> None:
     it.switch = {r: max(0.0, statistics.median(d)) for r, d in diffs.items()}
     it.switch_min = {r: max(0.0, min(sw_t[r]) - min(rep_t[r])) for r in rs}   # noise-robust check
     it.set_resolution_ms = statistics.median(sets)
+
+
+def measure_lean_switch(it: Loaded, rounds: int, threads: int | None = None) -> None:
+    """The switch cost with ``resident="one"``: a run at ``r`` right after a run at another
+    resolution (which releases that entry and loads ``r``'s program and method) minus a run at ``r``
+    right after a run at ``r``; median over rounds, programs already in the cache (their first
+    unpack is the first-load cost)."""
+    rs = it.resolutions
+    if len(rs) < 2:
+        return
+    clf = load(it.path, verify=False, resident="one", cache=it.cache, num_threads=threads)
+    for r in rs:                                         # every program unpacked once
+        clf.run(it.inputs[r], r)
+    diffs: dict[int, list[float]] = {r: [] for r in rs}
+    for k in range(rounds):
+        for i, r in enumerate(rs):
+            other = rs[(i + 1 + k % (len(rs) - 1)) % len(rs)]
+            clf.run(it.inputs[other], other)
+            switched = _timed_run(clf, it.inputs[r], r)
+            repeat = _timed_run(clf, it.inputs[r], r)
+            diffs[r].append(switched - repeat)
+    clf.close()
+    it.lean_switch = {r: max(0.0, statistics.median(d)) for r, d in diffs.items()}
 
 
 def measure_reload(path: Path, resolution: int, repeats: int = 3) -> float:

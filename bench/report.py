@@ -32,7 +32,7 @@ def summary_table(shared: Sequence[Loaded], baselines: dict[Path, dict[int, Load
     rows = []
     rs_all = sorted({r for it in shared for r in it.resolutions}, reverse=True)
     head = f"{'artifact':<26} {'backend':<10} {'weights':<7} {'dtype':<5} {'size/single':>11}  " + " ".join(
-        f"{'@' + str(r):>7}" for r in rs_all) + "   first load (single)"
+        f"{'@' + str(r):>7}" for r in rs_all) + "   first load (single)   memory MB all/one (single)   lean switch (single load)"
     rows.append(head)
     for it in shared:
         b = baselines.get(it.path, {})
@@ -47,13 +47,30 @@ def summary_table(shared: Sequence[Loaded], baselines: dict[Path, dict[int, Load
         loads = [x.load_ms + x.first_ms.get(r, 0.0) for r, x in b.items()]
         first = it.load_ms + it.first_ms.get(it.resolutions[0], 0.0)
         fl = f"{first:.0f} ms ({statistics.median(loads):.0f} ms)" if loads else f"{first:.0f} ms"
+        mem = memory_cell(it.memory)
+        reloads = [x.reload_ms for x in b.values() if x.reload_ms is not None]
+        lean = (f"{max(it.lean_switch.values()):.1f} ms" if it.lean_switch else "-") + (
+            f" ({statistics.median(reloads):.1f} ms)" if reloads and it.lean_switch else "")
         rows.append(f"{it.path.name[:26]:<26} {it.backend:<10} {it.clf.manifest.weights:<7} "
                     f"{it.clf.manifest.dtype:<5} {size:>11}  "
-                    + " ".join(cells) + f"   {fl}")
+                    + " ".join(cells) + f"   {fl:<20}  {mem:<27}  {lean}")
     rows.append("latency columns: median over interleaved rounds of (this artifact / the folded "
                 "single-resolution export of that resolution, same backend and dtype), each round's "
                 "fastest of --inner runs, same run")
+    if any(it.memory for it in shared):
+        rows.append("memory: process RSS growth after loading and running every entry once, each in a fresh "
+                    "process (bench.memory): resident='all', resident='one', and the folded single export; "
+                    "lean switch: resident='one', the worst entry, against loading the single export")
     return rows
+
+
+def memory_cell(m: dict) -> str:
+    """'52.1 / 11.9 (10.8)' from the memory readings of one artifact ('-' where missing)."""
+    def f(v):
+        return "-" if v is None else f"{v:.1f}"
+    if not m:
+        return "-"
+    return f"{f(m.get('all'))} / {f(m.get('one'))}" + (f" ({f(m.get('single'))})" if "single" in m else "")
 
 
 def ratio_lines(shared: Loaded, baselines: dict[int, Loaded]) -> tuple[list[str], dict[str, Any]]:
@@ -85,8 +102,8 @@ def ratio_lines(shared: Loaded, baselines: dict[int, Loaded]) -> tuple[list[str]
         ratios["single_first_load_ms"] = statistics.median(loads)
         ratios["unpack_ms"] = shared.unpack_ms
         ratios["warm_load_ms"] = shared.warm_load_ms
-        extra = (f" (unpack into an empty cache {shared.unpack_ms:.1f} ms; later loads "
-                 f"{shared.warm_load_ms:.1f} ms)" if shared.unpack_ms is not None else "")
+        extra = (f" (unpack into an empty cache {shared.unpack_ms:.1f} ms; a later first load, the cache "
+                 f"filled, {shared.warm_load_ms:.1f} ms)" if shared.unpack_ms is not None else "")
         lines.append(f"[{shared.backend}] first load + first inference: {first:.1f} ms{extra}; a single "
                      f"export: {statistics.median(loads):.1f} ms")
     if len(rs) >= 2 and rs[0] in p50 and rs[-1] in p50:
@@ -95,6 +112,16 @@ def ratio_lines(shared: Loaded, baselines: dict[int, Loaded]) -> tuple[list[str]
         ratios["low_vs_high"] = {"low": rs[-1], "high": rs[0], "ratio": q, "ratio_min": q_min}
         lines.append(f"[{shared.backend}] latency({rs[-1]})/latency({rs[0]}): {q:.3f} (by min "
                      f"{q_min:.3f})")
+    m = shared.memory
+    if m.get("all") is not None and m.get("one") is not None:
+        ratios["memory_mb"] = dict(m)
+        single = m.get("single")
+        rel = (lambda v: f" = {v / single:.2f} x" if single else "")
+        lines.append(f"[{shared.backend}] resident memory of {shared.path.name}: every entry ready {m['all']:.1f} MB"
+                     f"{rel(m['all'])}, resident='one' {m['one']:.1f} MB{rel(m['one'])}"
+                     + (f" the folded single export ({single:.1f} MB)" if single else ""))
+    if shared.lean_switch:
+        ratios["lean_switch_ms"] = {str(r): v for r, v in shared.lean_switch.items()}
     if shared.switch:
         sw = max(shared.switch.values())
         sw_min = max(shared.switch_min.values())
@@ -162,6 +189,8 @@ def entry_json(it: Loaded) -> dict[str, Any]:
     return {"artifact": it.path.name, "path": str(it.path), "backend": it.backend, "kind": it.kind,
             "weights": it.clf.manifest.weights, "resolutions": it.resolutions,
             "size_bytes": it.shipped_bytes, "unpack_ms": it.unpack_ms, "warm_load_ms": it.warm_load_ms,
+            "memory_mb": dict(it.memory) or None,
+            "lean_switch_ms": {str(r): v for r, v in it.lean_switch.items()} or None,
             "load_ms": it.load_ms, "rss_delta_mb": it.rss_delta_mb, "peak_rss_mb": it.peak_rss_mb,
             "set_resolution_ms": it.set_resolution_ms, "reload_switch_ms": it.reload_ms,
             "top1_source": it.top1_source, "profile": prof}

@@ -41,8 +41,9 @@ from pathlib import Path
 
 from bench.adb import run_adb
 from bench.baselines import baseline_backend, build_baselines, find_checkpoint, int8_calib_of
-from bench.measure import (BenchError, Loaded, load_timed, measure_accuracy, measure_latency, measure_reload,
-                           measure_switch, set_threads)
+from bench.measure import (BenchError, Loaded, load_timed, measure_accuracy, measure_latency,
+                           measure_lean_switch, measure_reload, measure_switch, set_threads)
+from bench.memory import in_fresh_process
 from bench.report import (entry_json, host_info, print_table, ratio_lines, row, summary_table,
                           write_outputs)
 from rsnet_edge import cli
@@ -99,6 +100,9 @@ def run_host(a: argparse.Namespace) -> int:
         for d in baselines.values():
             for r, b in d.items():
                 b.reload_ms = measure_reload(b.path, r)
+        if not a.no_memory:           # after the timing: the fresh processes would disturb it
+            for it in tqdm(shared, desc="memory and lean switch", disable=not progress, leave=False):
+                measure_memory(it, baselines.get(it.path, {}), a.threads, a.switch_rounds)
         if a.data:
             views: dict = {}   # images decoded and preprocessed once, shared by every artifact
             for it in items:
@@ -154,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="folded baselines converted in parallel (processes; default 2)")
     ap.add_argument("--no-baselines", action="store_true", help="skip the folded single-resolution baselines")
+    ap.add_argument("--no-memory", action="store_true",
+                    help="skip the resident-memory readings (fresh processes) and the resident='one' switch")
     ap.add_argument("--calib", metavar="DIR", help="int8 artifacts: the image folder they were calibrated on; "
                                                    "their baselines are int8 single-resolution exports calibrated "
                                                    "on the same images")
@@ -177,6 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--remote-dir", default="/data/local/tmp/rsnet_edge")
     g.add_argument("--timeout", type=float, default=600, help="seconds per adb call")
     return ap
+
+
+def measure_memory(it: Loaded, baselines: dict, threads: int | None, rounds: int) -> None:
+    """Resident memory of the artifact with every entry ready and with one (each in a fresh
+    process), of the folded single export of its top resolution, and the switch cost of
+    ``resident="one"``."""
+    cache = str(it.cache) if it.cache else None
+    it.memory = {"all": in_fresh_process(it.path, "all", cache, threads)["resident_mb"],
+                 "one": in_fresh_process(it.path, "one", cache, threads)["resident_mb"]}
+    top = baselines.get(it.resolutions[0])
+    if top is not None:
+        it.memory["single"] = in_fresh_process(top.path, "all", None, threads)["resident_mb"]
+    measure_lean_switch(it, max(1, min(rounds, 5)), threads)
 
 
 def check_args(a: argparse.Namespace) -> None:

@@ -129,7 +129,27 @@ def recommendation(artifact: Mapping[str, Any], metric: str = DEFAULT_LATENCY_ME
                  + " (another resolution is as fast and as accurate here)")
     line += (f"; `python -m rsnet_edge.profile {artifact.get('artifact')} --profile bench.json --write` "
              f"puts this into the manifest policy")
-    return line
+    mode = resident_advice(artifact)
+    return line + (f". {mode}" if mode else "")
+
+
+def resident_advice(artifact: Mapping[str, Any]) -> str:
+    """Which ``rsnet_edge.load(..., resident=)`` mode suits this device, from the bench's memory and
+    lean-switch readings of one artifact ("" when they were not measured)."""
+    mem = artifact.get("memory_mb") or {}
+    one, every, single = mem.get("one"), mem.get("all"), mem.get("single")
+    if not isinstance(one, (int, float)) or not isinstance(every, (int, float)):
+        return ""
+    sw = artifact.get("lean_switch_ms") or {}
+    worst = max((v for v in sw.values() if isinstance(v, (int, float))), default=None)
+    rel = (lambda v: f", {v / single:.2f}x a single export" if isinstance(single, (int, float)) and single > 0 else "")
+    text = (f"Memory: resident='one' holds {one:.1f} MB{rel(one)}"
+            + (f" and a switch costs {worst:.1f} ms" if worst is not None else "")
+            + f"; resident='all' holds {every:.1f} MB{rel(every)} and switches for free")
+    if every <= one * 1.25:
+        return text + ": 'all' costs no more here, use it"
+    return text + (": use 'one' when resolutions change with battery or heat (minutes apart) or memory is "
+                   "tight, 'all' when a latency budget switches them per frame")
 
 
 def policy_from_profile(resolutions: list[int], profile: Mapping[int, Mapping[str, float]],

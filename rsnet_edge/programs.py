@@ -19,7 +19,7 @@ from .backends import Backend
 from .cli import one_line
 from .manifest import DEFAULT_ENTRY, Manifest
 from .rsfold import Container, Output, RsfoldError
-from .runners import Runner, RuntimeLoadError
+from .runners import Runner, RuntimeLoadError, check_magic
 
 
 class ProgramSet(Runner):
@@ -32,6 +32,9 @@ class ProgramSet(Runner):
         self.spec, self.box, self.num_threads = spec, container, num_threads
         self.folder = unpack_cache.ensure_dir(cache)
         self.open: dict[int, tuple[Runner, unpack_cache.CachedFile]] = {}   # output index -> runner
+        #: programs verified in this process, kept open (a descriptor, no memory) after their runner is
+        #: released: loading one again needs no second hash of its bytes
+        self.verified: dict[int, unpack_cache.CachedFile] = {}
         self.fixed_batch = spec.runtime_class().fixed_batch
 
     # ---------------------------------------------------------------------------- programs
@@ -63,8 +66,10 @@ class ProgramSet(Runner):
     def runner(self, entry: str) -> Runner:
         out = self._output(entry)
         if out.index not in self.open:
-            got = self.unpacked(out)
+            got = self.verified.pop(out.index, None) or self.unpacked(out)
             try:
+                with open(got.loader_path, "rb") as f:
+                    check_magic(f.read(8), self.spec, self.name)
                 r = self.spec.runtime_class()(Path(got.loader_path), self.manifest, self.stats,
                                               num_threads=self.num_threads, name=self.name)
             except RuntimeLoadError:
@@ -103,9 +108,12 @@ class ProgramSet(Runner):
     def _release(self, k: int) -> None:
         r, got = self.open.pop(k)
         r.close()
-        got.close()
+        self.verified[k] = got
 
     def close(self) -> None:
         for k in list(self.open):
             self._release(k)
+        for got in self.verified.values():
+            got.close()
+        self.verified.clear()
         self.box.close()

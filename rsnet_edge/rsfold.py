@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import struct
 from dataclasses import dataclass
@@ -255,21 +254,36 @@ def parse_header(raw: bytes, n_payload: int, name: str) -> tuple[str, list[Outpu
 
 
 class Container:
-    """An RSFOLD container opened for unpacking: the header validated, the payload mapped (never read
-    whole into memory). ``unpack(k)`` / ``unpack_to(k, file)`` rebuild program ``k``."""
+    """An RSFOLD container opened for unpacking: the header validated, the payload read range by
+    range when a program is unpacked (never read whole, never mapped: mapped file pages would count
+    in the process's resident memory). ``unpack(k)`` / ``unpack_to(k, file)`` rebuild program ``k``."""
 
-    def __init__(self, data, name: str = "artifact"):
+    def __init__(self, data: bytes | None, name: str = "artifact", file: BinaryIO | None = None):
         self.name = name
-        self._data = data                                   # bytes or an mmap
-        if len(data) < 16 or data[:8] != MAGIC:
+        self._data, self._file = data, file
+        self.size = len(data) if data is not None else os.fstat(file.fileno()).st_size
+        first = self._read(0, 16)
+        if len(first) < 16 or first[:8] != MAGIC:
             raise RsfoldError(f"{name} is not an RSFOLD artifact (bad magic)")
-        (hlen,) = struct.unpack_from("<Q", data, 8)
+        (hlen,) = struct.unpack_from("<Q", first, 8)
         if hlen > MAX_HEADER_BYTES:
             raise RsfoldError(f"{name} has a corrupt header (claims {hlen} bytes)")
-        if 16 + hlen > len(data):
+        if 16 + hlen > self.size:
             raise RsfoldError(f"{name} is truncated (header runs past the end of the file)")
         self.base = 16 + hlen
-        self.inner, self.outputs = parse_header(bytes(data[16:self.base]), len(data) - self.base, name)
+        self.inner, self.outputs = parse_header(self._read(16, hlen), self.size - self.base, name)
+
+    def _read(self, offset: int, size: int) -> bytes:
+        if self._data is not None:
+            return bytes(self._data[offset:offset + size])
+        parts, fd = [], self._file.fileno()
+        while size > 0:
+            b = os.pread(fd, size, offset)
+            if not b:
+                break
+            parts.append(b)
+            offset, size = offset + len(b), size - len(b)
+        return b"".join(parts)
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "artifact") -> "Container":
@@ -279,16 +293,18 @@ class Container:
     def open(cls, path: str | os.PathLike) -> "Container":
         p = Path(path)
         try:
-            with open(p, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            f = open(p, "rb")
         except FileNotFoundError:
             raise RsfoldError(f"{p} does not exist") from None
         except IsADirectoryError:
             raise RsfoldError(f"{p} is a folder, not an RSFOLD artifact") from None
-        except (OSError, ValueError) as e:
-            raise RsfoldError(f"cannot read {p}: {getattr(e, 'strerror', None) or e}") from None
-        return cls(data, p.name)
+        except OSError as e:
+            raise RsfoldError(f"cannot read {p}: {e.strerror or e}") from None
+        try:
+            return cls(None, p.name, f)
+        except BaseException:
+            f.close()
+            raise
 
     @property
     def backend(self):
@@ -309,15 +325,20 @@ class Container:
 
     def chunks(self, k: int) -> Iterable[bytes | np.ndarray]:
         """Program ``k`` as consecutive byte chunks, one per op (bounded memory)."""
-        d, base = self._data, self.base
+        base = self.base
+        scales: dict[tuple[int, int], np.ndarray] = {}
         for op in self.outputs[k].ops:
-            src, size = base + op["src"], op["size"]
+            size = op["size"]
+            raw = self._read(base + op["src"], size)
+            if len(raw) != size:
+                raise RsfoldError(f"{self.name} is truncated or corrupt (the file changed while it was read)")
             if op["op"] == "copy":
-                yield d[src:src + size]
+                yield raw
             else:
-                w = np.frombuffer(d, dtype="<f4", count=size // 4, offset=src)
-                s = np.frombuffer(d, dtype="<f4", count=op["channels"], offset=base + op["scale"])
-                yield fold(w, s, op["inner"])
+                key = (op["scale"], op["channels"])
+                if key not in scales:
+                    scales[key] = np.frombuffer(self._read(base + op["scale"], 4 * op["channels"]), dtype="<f4")
+                yield fold(np.frombuffer(raw, dtype="<f4"), scales[key], op["inner"])
 
     def unpack_to(self, k: int, f: BinaryIO) -> str:
         """Write program ``k`` to ``f`` in one pass; returns its sha256 (checked against the header:
@@ -333,7 +354,7 @@ class Container:
         h = hashlib.sha256()
         for chunk in self.chunks(k):
             h.update(chunk)
-            out += memoryview(chunk).cast("B") if isinstance(chunk, np.ndarray) else chunk
+            out += chunk.tobytes() if isinstance(chunk, np.ndarray) else chunk
         self._check(k, h.hexdigest())
         return bytes(out)
 
@@ -346,8 +367,9 @@ class Container:
         return digest
 
     def close(self) -> None:
-        if isinstance(self._data, mmap.mmap):
-            self._data.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def unpack_bytes(data: bytes, name: str = "artifact", index: int = 0) -> tuple[bytes, dict]:

@@ -39,17 +39,26 @@ def require(module: str, name: str, what: str, extra: str | None):
 
 def release_memory() -> None:
     """Hand freed heap back to the system (glibc keeps it otherwise, and RSS would not drop when a
-    resident entry is released). A no-op elsewhere."""
+    resident entry is released). A no-op elsewhere. (No ``gc.collect()``: the runtimes' objects are
+    freed by reference counting, and a full collection in a process holding torch costs seconds.)"""
     import ctypes
-    import gc
     import sys
 
-    gc.collect()
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
         except (OSError, AttributeError):
             pass
+
+
+def check_magic(head: bytes, backend, name: str) -> None:
+    """Refuse bytes that are not even of the right format before a native loader sees them (the
+    ExecuTorch pybindings abort the process on some garbage inputs instead of raising)."""
+    if backend.magic is None:
+        return
+    if len(head) < 8 or not head[4:].startswith(backend.magic):
+        raise RuntimeLoadError(f"{name} is not {backend.what} (no {backend.magic.decode()!r} identifier in "
+                               f"its header; truncated or corrupt?)")
 
 
 class Runner:

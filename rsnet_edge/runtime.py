@@ -43,7 +43,7 @@ from . import backends
 from .cli import one_line
 from .manifest import (Manifest, ManifestError, check_artifact, disagreement, entry_name, read_sidecar,
                        sidecar_path)
-from .runners import Runner, RuntimeLoadError, TorchRunner
+from .runners import Runner, RuntimeLoadError, TorchRunner, check_magic
 
 __all__ = ["Classifier", "RuntimeLoadError", "Stats", "load", "open_artifact"]
 
@@ -213,16 +213,9 @@ def _parse_embedded(path: Path, raw: Any) -> Manifest | None:
                                f"{one_line(e)}") from None
 
 
-def check_magic(path: Path, backend: backends.Backend) -> None:
-    """Refuse a file that is not even of the right format before a native loader sees it (the
-    ExecuTorch pybindings abort the process on some garbage inputs instead of raising)."""
-    if backend.magic is None:
-        return
+def _check_file_magic(path: Path, backend: backends.Backend) -> None:
     with open(path, "rb") as f:
-        head = f.read(8)
-    if len(head) < 8 or not head[4:].startswith(backend.magic):
-        raise RuntimeLoadError(f"{path.name} is not {backend.what} (no {backend.magic.decode()!r} "
-                               f"identifier in its header; truncated or corrupt?)")
+        check_magic(f.read(8), backend, path.name)
 
 
 def _load_torch(path: Path, resolutions: Iterable[int] | None, stats: Stats) -> Classifier:
@@ -343,7 +336,7 @@ def open_artifact(path: str | os.PathLike, *, verify: bool = True, resolutions: 
         except OSError as e:                     # the cache folder (rsnet_edge.cache.CacheError)
             raise RuntimeLoadError(f"{p.name}: {one_line(e)}") from None
     else:
-        check_magic(p, spec)
+        _check_file_magic(p, spec)
         runner = spec.runtime_class()(p, sidecar, stats, num_threads=num_threads, runnable=runnable)
     try:
         return _finish(p, runner, sidecar, spec, stats, verify, resident)
