@@ -42,7 +42,9 @@ Version 1 (one program, ``"output": {"size", "sha256"}`` and ``"ops"`` at the to
 read. Refused, with one :class:`RsfoldError` line and nothing written: any other op, a range outside
 the payload, a ``scale_f32`` whose size is not a whole number of ``channels x inner`` weights, copies
 of one program that overlap, programs that add up to more than :data:`MAX_AMPLIFICATION` times the
-payload (a small file may not demand gigabytes), and a program whose size or sha256 differs.
+payload (a small file may not demand gigabytes), a program whose size or sha256 differs, a sha256
+that is not 64 lower-case hex digits, an entry name that is not an identifier (``[A-Za-z_][A-Za-z0-9_]*``:
+it names files), an entry point served by two programs, and ``"entries": null`` beside other programs.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +176,11 @@ def _append(payload: bytearray, data: bytes) -> int:
 
 
 # ------------------------------------------------------------------------------- reading
+#: an entry point's name is also a file name (the CLI's ``<entry>.<inner>``), a sha256 a cache file name
+_ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def _uint(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
@@ -211,14 +219,20 @@ def parse_header(raw: bytes, n_payload: int, name: str) -> tuple[str, list[Outpu
         outs = head.get("outputs")
         if not isinstance(outs, list) or not outs or not all(isinstance(o, dict) for o in outs):
             raise RsfoldError(f"{name}: header lacks outputs")
-    outputs, total = [], 0
+    outputs, total, served = [], 0, {}
     for i, o in enumerate(outs):
         where = f"{name}" if version == 1 else f"{name} output {i}"
         entries = o.get("entries")
         if entries is not None and not (isinstance(entries, list) and entries
-                                        and all(isinstance(e, str) and e for e in entries)):
+                                        and all(isinstance(e, str) and _ENTRY.fullmatch(e) for e in entries)):
             raise RsfoldError(f"{where}: entries must be a list of entry-point names")
-        if not (_uint(o.get("size")) and isinstance(o.get("sha256"), str)):
+        if entries is None and len(outs) > 1:
+            raise RsfoldError(f"{where}: entries null (every entry point) in a container of several programs")
+        for e in entries or ():
+            if e in served:
+                raise RsfoldError(f"{where}: entry point {e} is served twice (also by output {served[e]})")
+            served[e] = i
+        if not (_uint(o.get("size")) and isinstance(o.get("sha256"), str) and _SHA256.fullmatch(o["sha256"])):
             raise RsfoldError(f"{where}: header lacks output size/sha256")
         ops = o.get("ops")
         if not isinstance(ops, list):
@@ -230,17 +244,17 @@ def parse_header(raw: bytes, n_payload: int, name: str) -> tuple[str, list[Outpu
                 raise RsfoldError(f"{where}: op {k} is unknown ({kind!r})")
             src, size = op.get("src"), op.get("size")
             if not (_uint(src) and _uint(size)) or src + size > n_payload:
-                raise RsfoldError(f"{name} is truncated or corrupt (op {k} reads past the payload)")
+                raise RsfoldError(f"{where} is truncated or corrupt (op {k} reads past the payload)")
             if kind == "copy":
                 copies.append((src, src + size))
             else:
                 c, inner_k, so = op.get("channels"), op.get("inner"), op.get("scale")
                 if not (_uint(c) and c > 0 and _uint(inner_k) and inner_k > 0 and _uint(so)
                         and so + 4 * c <= n_payload and size % (4 * c * inner_k) == 0):
-                    raise RsfoldError(f"{name} is truncated or corrupt (op {k} has a bad scale range)")
+                    raise RsfoldError(f"{where} is truncated or corrupt (op {k} has a bad scale range)")
             made += size
         if made != o["size"]:
-            raise RsfoldError(f"{name} is corrupt (ops make {made} bytes, header says {o['size']})")
+            raise RsfoldError(f"{where} is corrupt (ops make {made} bytes, header says {o['size']})")
         copies.sort()
         if any(b[0] < a[1] for a, b in zip(copies, copies[1:])):
             raise RsfoldError(f"{where} is corrupt (copies of one program overlap)")

@@ -9,8 +9,10 @@
   does not match (e.g. ``int err = module.loadMethod(...)``) fails the compile.
 * Shared manifest-refusal vectors (issue 10 item 8): Python and Java give the same one line.
 * Shared preprocessing vectors (issue 12 item 3): Java's tensor = Python's within 1/255.
-* RSFOLD (issue 9): Java unpacks Python's containers to the same bytes / sha256 and refuses bad
-  ones with Python's messages, writing nothing.
+* RSFOLD (issues 9, 20, 21): Java unpacks Python's containers (version 2: one program per
+  resolution, each by its entry point or all into a folder; version 1) to the same bytes / sha256
+  and refuses bad ones, the new bounds included, with Python's messages, writing nothing, in
+  bounded memory.
 * copy_assets.sh (issue 10 item 13): recorded name, samples across classes, quoting, refusals.
 """
 
@@ -232,7 +234,7 @@ def test_app_compiles_against_the_real_api_signatures(tmp_path):
 
 # (what the broken call looks like, what javac must say): the issue-13 regression and its kin
 API_BREAKS = [
-    ("module.loadMethod(e.entry);", "int err = module.loadMethod(e.entry);", "incompatible types"),
+    ("module.loadMethod(method);", "int err = module.loadMethod(method);", "incompatible types"),
     ("module = Module.load(program.getAbsolutePath());",
      "module = Module.load(program.getAbsolutePath(), \"x\");", "String cannot be converted to int"),
     ("out[0].toTensor().getDataAsFloatArray()", "out[0].toTensor().dataAsFloatArray", "cannot find symbol"),
@@ -315,7 +317,7 @@ def test_shared_manifest_vectors_java_and_a_mutated_vector_fails(tmp_path):
     assert q.returncode != 0 and "unknown key in input" in q.stdout + q.stderr
 
 
-# ------------------------------------------------ fold-at-load unpacker, Java vs Python (issue 9)
+# ------------------------------------- fold-at-load unpacker, Java vs Python (issues 9, 20, 21)
 @pytest.fixture(scope="module")
 def java_core_cp():
     """Classpath of the compiled Java core (compiled by run_tests.sh, which also runs its JUnit)."""
@@ -325,124 +327,315 @@ def java_core_cp():
     return f"{classes}:{java_jars()['gson']}"
 
 
-def java_unpack(cp: str, src: Path, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["java", "-cp", cp, "org.rsnetedge.core.FoldUnpacker", str(src), str(out)],
+def java_unpack(cp: str, src: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["java", "-cp", cp, "org.rsnetedge.core.FoldUnpacker", str(src), str(out), *args],
                           text=True, capture_output=True, timeout=120)
 
 
-def _random_container(seed: int = 0):
-    """(program bytes, rsfold bytes): random program bytes with folded float32 holes at odd and
-    even offsets; one weight shared by two holes (stored once), inner=1 and inner>1 layouts."""
+def _random_programs(seed: int = 0, n: int = 3):
+    """``n`` programs, one per resolution (the first also serves ``forward``), written by Python's
+    rsfold.pack as a version-2 container: each folds the SAME conv weight W (inner 27) and the same
+    channels-last weight (inner 1) with scales of its own, holds the same 4 KB constant block
+    (declared shared: stored once) and random bytes of its own at odd and even offsets."""
     import numpy as np
     from rsnet_edge import rsfold
     rng = np.random.default_rng(seed)
-    w_conv = rng.standard_normal(4 * 3 * 3 * 3).astype("<f4")   # [Cout=4, 27]: inner = 27
-    w_fc = rng.standard_normal(6 * 5).astype("<f4")              # channels last: inner = 1
-    w_dw = rng.standard_normal(2 * 8).astype("<f4")              # [H*W=2, C=8] NHWC-like: inner 1
-    s = [rng.uniform(-2, 2, n).astype("<f4") for n in (4, 4, 5, 8)]
-    holes, parts, pos = [], [], 0
+    w_conv = rng.standard_normal(8 * 27).astype("<f4")       # [Cout=8, 27]: inner = 27
+    w_fc = rng.standard_normal(6 * 5).astype("<f4")           # channels last: inner = 1
+    const = rng.integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    programs = []
+    for k in range(n):
+        parts, holes, shared, pos = [], [], [], 0
 
-    def gap(n):
-        nonlocal pos
-        parts.append(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
-        pos += n
+        def put(b, hole=None, share=False):
+            nonlocal pos
+            if hole is not None:
+                holes.append(rsfold.Hole(pos, *hole))
+            if share:
+                shared.append((pos, len(b)))
+            parts.append(b)
+            pos += len(b)
 
-    def hole(w, sc, inner):
-        nonlocal pos
-        holes.append(rsfold.Hole(pos, w, sc, inner))
-        b = rsfold.fold(w, sc, inner).tobytes()
-        parts.append(b)
-        pos += len(b)
+        def fold(w, inner, c):
+            s = rng.uniform(-2, 2, c).astype("<f4")
+            put(rsfold.fold(w, s, inner).tobytes(), hole=(w, s, inner))
 
-    gap(101); hole(w_conv, s[0], 27); gap(3); hole(w_conv, s[1], 27); hole(w_fc, s[2], 1)
-    gap(64); hole(w_dw, s[3], 1); gap(17)
-    program = b"".join(parts)
-    return program, rsfold.pack(program, holes, "pte")
+        put(rng.integers(0, 256, 101 + k, dtype=np.uint8).tobytes())
+        fold(w_conv, 27, 8)
+        put(rng.integers(0, 256, 3, dtype=np.uint8).tobytes())
+        put(const, share=True)
+        fold(w_fc, 1, 5)
+        put(rng.integers(0, 256, 17 + 2 * k, dtype=np.uint8).tobytes())
+        r = 64 - 16 * k
+        programs.append(rsfold.Program((f"forward_{r}", "forward") if k == 0 else (f"forward_{r}",),
+                                       b"".join(parts), holes, shared))
+    return programs, rsfold.pack(programs, inner="pte")
+
+
+def _rewrite(blob: bytes, fn=None, payload: bytes | None = None, text=None) -> bytes:
+    """The container with its header JSON edited by ``fn(head)`` (or its text by ``text(str)``)."""
+    import struct
+    hlen = struct.unpack_from("<Q", blob, 8)[0]
+    head = json.loads(blob[16:16 + hlen])
+    if fn is not None:
+        fn(head)
+    hb = json.dumps(head, separators=(",", ":"))
+    hb = (text(hb) if text is not None else hb).encode("utf-8")
+    return b"RSFOLD01" + struct.pack("<Q", len(hb)) + hb + (blob[16 + hlen:] if payload is None else payload)
+
+
+def _v1(blob: bytes) -> bytes:
+    """A one-program container as version 1 (``output`` + ``ops`` at the top level)."""
+    def fn(h):
+        (o,) = h.pop("outputs")
+        h.update(version=1, output={"size": o["size"], "sha256": o["sha256"]}, ops=o["ops"])
+    return _rewrite(blob, fn)
+
+
+def _v1_container(seed: int = 0):
+    """(program bytes, version-1 container) of the first program of ``_random_programs``."""
+    from rsnet_edge import rsfold
+    programs, _ = _random_programs(seed, 1)
+    prog = rsfold.Program(None, programs[0].data, programs[0].holes, programs[0].shared)
+    return prog.data, _v1(rsfold.pack([prog], inner="pte"))
+
+
+def _python_unpacks(blob: bytes, name: str) -> list[bytes]:
+    """Every program, in order, as Python unpacks them (raises RsfoldError at the first refusal)."""
+    from rsnet_edge import rsfold
+    box = rsfold.Container.from_bytes(blob, name)
+    return [box.unpack(k) for k in range(len(box.outputs))]
 
 
 @needs_jvm
 def test_java_unpacks_python_containers_byte_for_byte(tmp_path, java_core_cp):
+    """Version 2: each program alone (``--entry``; the top one by ``forward`` too) and all of them
+    into a folder, named as Python's CLI names them; version 1: the one-program form."""
     import hashlib
     from rsnet_edge import rsfold
     for seed in (0, 1):
-        program, blob = _random_container(seed)
+        programs, blob = _random_programs(seed)
         src = tmp_path / f"m{seed}.pte.rsfold"
         src.write_bytes(blob)
-        out = tmp_path / f"m{seed}.pte"
-        p = java_unpack(java_core_cp, src, out)
+        (at, n), = programs[0].shared
+        assert blob.count(programs[0].data[at:at + n]) == 1 and n == 4096    # the shared constants: once
+        py = _python_unpacks(blob, src.name)
+        assert py == [p.data for p in programs]
+        for k, prog in enumerate(programs):
+            for entry in prog.entries:
+                out = tmp_path / f"m{seed}_{entry}.pte"
+                p = java_unpack(java_core_cp, src, out, "--entry", entry)
+                assert p.returncode == 0, p.stderr
+                want = hashlib.sha256(prog.data).hexdigest()
+                assert p.stdout.split() == [want, str(out)]
+                assert out.read_bytes() == prog.data
+        java_dir, py_dir = tmp_path / f"java{seed}", tmp_path / f"py{seed}"
+        p = java_unpack(java_core_cp, src, java_dir)
         assert p.returncode == 0, p.stderr
-        py_bytes, head = rsfold.unpack_bytes(blob, src.name)
-        want = hashlib.sha256(py_bytes).hexdigest()
-        assert py_bytes == program
-        assert p.stdout.split()[0] == want == head["output"]["sha256"]
-        assert hashlib.sha256(out.read_bytes()).hexdigest() == want
-        assert sorted(x.name for x in tmp_path.iterdir() if x.name.startswith(f"m{seed}")) == \
-            [out.name, src.name]                                # no temp file left
+        q = subprocess.run([sys.executable, "-m", "rsnet_edge.rsfold", str(src), str(py_dir)], cwd=ROOT,
+                           text=True, capture_output=True, timeout=300)
+        assert q.returncode == 0, q.stderr
+        assert sorted(p.stdout.splitlines()) == sorted(q.stdout.replace(str(py_dir), str(java_dir)).splitlines())
+        files = {f.name: f.read_bytes() for f in java_dir.iterdir()}
+        assert files == {f.name: f.read_bytes() for f in py_dir.iterdir()}
+        assert files == {f"{prog.entries[0]}.pte": prog.data for prog in programs}
+        (tmp_path / "one.pte").write_bytes(b"mine")                 # several: OUT must be a folder
+        p = java_unpack(java_core_cp, src, tmp_path / "one.pte")
+        assert p.returncode == 2 and "is an existing file, not a folder" in p.stderr
+        assert (tmp_path / "one.pte").read_bytes() == b"mine"
+        p = java_unpack(java_core_cp, src, tmp_path / "x.pte", "--entry", "forward_8")
+        with pytest.raises(rsfold.RsfoldError) as e:
+            rsfold.Container.from_bytes(blob, src.name).output_for("forward_8")
+        assert p.returncode == 2 and p.stderr.strip() == f"error: {e.value}"
+        # version 1, the existing command line
+        program, v1 = _v1_container(seed)
+        src1 = tmp_path / f"v1_{seed}.pte.rsfold"
+        src1.write_bytes(v1)
+        out = tmp_path / f"v1_{seed}.pte"
+        p = java_unpack(java_core_cp, src1, out)
+        assert p.returncode == 0, p.stderr
+        assert _python_unpacks(v1, src1.name) == [program] and out.read_bytes() == program
+        assert p.stdout.split()[0] == hashlib.sha256(program).hexdigest()
+    left = [x.name for x in tmp_path.rglob(".*")]
+    assert left == []                                                       # no temp file left anywhere
+
+
+def _amplified(blob: bytes, op: dict) -> bytes:
+    """One program re-reading the same 4 KB of payload 400 times (1.6 MB from 4 KB): valid-looking,
+    refused before any work, by the overlap rule (copies) or the 64x bound (folds)."""
+    def fn(h):
+        h["outputs"] = [dict(h["outputs"][0], ops=[dict(op) for _ in range(400)], size=400 * op["size"])]
+    return _rewrite(blob, fn, payload=b"\0" * 4096)
+
+
+def _bound_cases(blob: bytes):
+    """(name, bytes): the bounds of issue 21 item 2 (the same rows as tests/test_fold_at_load.py)."""
+    import struct
+    o0 = json.loads(blob[16:16 + struct.unpack_from("<Q", blob, 8)[0]])["outputs"][0]["ops"]
+    k = next(i for i, op in enumerate(o0) if op["op"] == "scale_f32")
+    c = [i for i, op in enumerate(o0) if op["op"] == "copy"]
+    return [
+        ("amplified copies", _amplified(blob, {"op": "copy", "src": 0, "size": 4000})),
+        ("amplified folds", _amplified(blob, {"op": "scale_f32", "src": 0, "size": 4000, "scale": 4000,
+                                              "channels": 1, "inner": 1000})),
+        ("copies overlap", _rewrite(blob, lambda h: h["outputs"][0]["ops"][c[1]].update(
+            src=h["outputs"][0]["ops"][c[0]]["src"]))),
+        ("partial channel", _rewrite(blob, lambda h: h["outputs"][0]["ops"][k].update(inner=5))),
+        ("deep header", blob[:8] + struct.pack("<Q", 200_000) + b"[" * 200_000),
+        ("deep header in a key", _rewrite(blob, text=lambda t: t[:-1] + ',"x":' + "[" * 5000 + "]" * 5000 + "}")),
+        ("huge header", blob[:8] + struct.pack("<Q", 1 << 40) + blob[16:]),
+        ("header of 2^64-1 bytes", blob[:8] + b"\xff" * 8 + blob[16:]),
+        ("header just over 64 MiB", blob[:8] + struct.pack("<Q", (1 << 26) + 1) + blob[16:]),
+    ]
 
 
 def _corrupt_cases(blob: bytes):
-    """(name, corrupted bytes) - each refused by Python's rsfold with one line."""
+    """(name, corrupted version-2 bytes) - each refused by Python's rsfold with one line."""
+    import struct
+    hlen = struct.unpack_from("<Q", blob, 8)[0]
+    head = json.loads(blob[16:16 + hlen])
+    k = next(i for i, op in enumerate(head["outputs"][0]["ops"]) if op["op"] == "scale_f32")
+    w_at = 16 + hlen + head["outputs"][0]["ops"][k]["src"] + 5
+    flip = bytearray(blob)
+    flip[w_at] ^= 0x40                                          # the shared W: program 0 fails first
+    out1 = lambda fn: _rewrite(blob, lambda h: fn(h["outputs"][1]))  # noqa: E731
+    return [
+        ("bad magic", b"RSFOLD02" + blob[8:]),
+        ("truncated header", blob[:16 + hlen // 2]),
+        ("truncated payload", blob[:-7]),
+        ("not utf-8", blob[:16] + b"\xff" + blob[17:]),
+        ("trailing data", _rewrite(blob, text=lambda t: t + " x")),
+        ("leading zero", _rewrite(blob, text=lambda t: t.replace('"version":2', '"version":02'))),
+        ("a 5000-digit int", _rewrite(blob, text=lambda t: t.replace('"version":2', '"version":' + "9" * 5000))),
+        ("version 3", _rewrite(blob, lambda h: h.update(version=3))),
+        ("version 2.5", _rewrite(blob, lambda h: h.update(version=2.5))),
+        ("version NaN", _rewrite(blob, text=lambda t: t.replace('"version":2', '"version":NaN'))),
+        ("version 1e400", _rewrite(blob, text=lambda t: t.replace('"version":2', '"version":1e400'))),
+        ("version a list", _rewrite(blob, lambda h: h.update(version=["x'", None, True, {"k": 1e16}]))),
+        ("version 2.0 is 2", _rewrite(blob, lambda h: (h.update(version=2.0), h["outputs"][0].update(size=1)))),
+        ("unknown inner", _rewrite(blob, lambda h: h.update(inner="p\u00e9te\u200b\n"))),
+        ("no outputs", _rewrite(blob, lambda h: h.update(outputs=[]))),
+        ("outputs not objects", _rewrite(blob, lambda h: h["outputs"].append(3))),
+        ("entries a path", out1(lambda o: o.update(entries=["../../evil"]))),
+        ("entries empty", out1(lambda o: o.update(entries=[]))),
+        ("entry served twice", out1(lambda o: o.update(entries=["forward"]))),
+        ("entries null beside others", out1(lambda o: o.update(entries=None))),
+        ("sha256 upper case", out1(lambda o: o.update(sha256=o["sha256"].upper()))),
+        ("no size", out1(lambda o: o.pop("size"))),
+        ("size true", out1(lambda o: o.update(size=True))),
+        ("ops not a list", out1(lambda o: o.update(ops={}))),
+        ("unknown op", out1(lambda o: o["ops"][0].update(op="xor"))),
+        ("op an object", out1(lambda o: o["ops"][0].update(op={"a": [1.5, None]}))),
+        ("op not an object", out1(lambda o: o["ops"].__setitem__(0, "copy"))),
+        ("negative src", out1(lambda o: o["ops"][0].update(src=-1))),
+        ("float size", out1(lambda o: o["ops"][0].update(size=1.5))),
+        ("scale past payload", out1(lambda o: o["ops"][k].update(scale=len(blob)))),
+        ("zero channels", out1(lambda o: o["ops"][k].update(channels=0))),
+        ("bad inner", out1(lambda o: o["ops"][k].update(inner=0))),
+        ("size mismatch", out1(lambda o: o.update(size=o["size"] + 1))),
+        ("payload bit flip", bytes(flip)),
+        ("wrong sha256 of program 1", out1(lambda o: o.update(sha256="0" * 64))),
+    ]
+
+
+def _corrupt_cases_v1(blob: bytes):
+    """(name, corrupted version-1 bytes): the cases the Java unpacker was first tested on."""
     import struct
     hlen = struct.unpack_from("<Q", blob, 8)[0]
     head = json.loads(blob[16:16 + hlen])
     payload = blob[16 + hlen:]
-
-    def rebuilt(h, pl=payload):
-        hb = json.dumps(h, separators=(",", ":")).encode()
-        return b"RSFOLD01" + struct.pack("<Q", len(hb)) + hb + pl
-
-    def edit(fn):
-        h = json.loads(json.dumps(head))
-        fn(h)
-        return rebuilt(h)
-
+    edit = lambda fn: _rewrite(blob, fn)  # noqa: E731
     flip = bytearray(blob)
     flip[16 + hlen + 5] ^= 0xFF                                  # a payload byte: sha256 differs
     k = next(i for i, op in enumerate(head["ops"]) if op["op"] == "scale_f32")
     return [
-        ("bad magic", b"RSFOLD02" + blob[8:]),
-        ("empty file", b""),
-        ("truncated header", blob[:16 + hlen // 2]),
-        ("truncated payload", blob[:-7]),
-        ("corrupt header json", blob[:16] + b"X" + blob[17:]),
-        ("not rsfold format", edit(lambda h: h.update(format="other"))),
-        ("future version", edit(lambda h: h.update(version=2))),
-        ("unknown inner", edit(lambda h: h.update(inner="onnx"))),
-        ("no output sha", edit(lambda h: h["output"].pop("sha256"))),
-        ("ops not a list", edit(lambda h: h.update(ops={}))),
-        ("unknown op", edit(lambda h: h["ops"][0].update(op="xor"))),
-        ("negative src", edit(lambda h: h["ops"][0].update(src=-1))),
-        ("float size", edit(lambda h: h["ops"][0].update(size=1.5))),
-        ("scale past payload", edit(lambda h: h["ops"][k].update(scale=len(payload)))),
-        ("zero channels", edit(lambda h: h["ops"][k].update(channels=0))),
-        ("bad inner", edit(lambda h: h["ops"][k].update(inner=0))),
-        ("size mismatch", edit(lambda h: h["output"].update(size=h["output"]["size"] + 1))),
-        ("payload bit flip", bytes(flip)),
-        ("wrong sha256", edit(lambda h: h["output"].update(sha256="0" * 64))),
+        ("v1 empty file", b""),
+        ("v1 corrupt header json", blob[:16] + b"X" + blob[17:]),
+        ("v1 not rsfold format", edit(lambda h: h.update(format="other"))),
+        ("v1 layout as version 2", edit(lambda h: h.update(version=2))),
+        ("v1 no output sha", edit(lambda h: h["output"].pop("sha256"))),
+        ("v1 ops not a list", edit(lambda h: h.update(ops={}))),
+        ("v1 unknown op", edit(lambda h: h["ops"][0].update(op="xor"))),
+        ("v1 scale past payload", edit(lambda h: h["ops"][k].update(scale=len(payload)))),
+        ("v1 size mismatch", edit(lambda h: h["output"].update(size=h["output"]["size"] + 1))),
+        ("v1 payload bit flip", bytes(flip)),
+        ("v1 wrong sha256", edit(lambda h: h["output"].update(sha256="0" * 64))),
     ]
 
 
 @needs_jvm
 def test_java_refuses_bad_containers_like_python_and_writes_nothing(tmp_path, java_core_cp):
+    """Every refused container: Java's CLI (a folder OUT for several programs, all or nothing) exits 2
+    with exactly Python's one line, leaving nothing beside the input (no file, no folder, no temp)."""
     from rsnet_edge import rsfold
-    _, blob = _random_container(3)
-    cases = _corrupt_cases(blob)
+    _, blob = _random_programs(3)
+    _, v1 = _v1_container(3)
+    cases = _corrupt_cases(blob) + _bound_cases(blob) + _corrupt_cases_v1(v1)
+    assert len({name for name, _ in cases}) == len(cases)
     for name, bad in cases:
         d = tmp_path / name.replace(" ", "_")
         d.mkdir()
         src = d / "x.pte.rsfold"
         src.write_bytes(bad)
         with pytest.raises(rsfold.RsfoldError) as e:
-            rsfold.unpack_bytes(bad, src.name)
-        p = java_unpack(java_core_cp, src, d / "x.pte")
+            _python_unpacks(bad, src.name)
+        assert "\n" not in str(e.value), name
+        p = java_unpack(java_core_cp, src, d / "out")
         assert p.returncode == 2, (name, p.stdout, p.stderr)
         assert p.stderr.strip() == f"error: {e.value}", name      # the same one line as Python
         assert [f.name for f in d.iterdir()] == ["x.pte.rsfold"], name  # nothing written, no temp
 
 
 @needs_jvm
+def test_java_bounds_memory_on_an_amplified_container(tmp_path, java_core_cp):
+    """Issue 21 item 2 on the JVM: a 1.6 MB container whose 2 programs re-read one 1 MiB payload
+    (3 GiB of output, every header rule but the bound satisfied) is refused at once under a 64 MB
+    heap with Python's line, nothing written."""
+    from rsnet_edge import rsfold
+    programs, blob = _random_programs(4, 1)
+    ops = [{"op": "scale_f32", "src": 0, "size": 1 << 20, "scale": 0, "channels": 1, "inner": 1}] * 1536
+    bad = _rewrite(blob, lambda h: h.update(outputs=[
+        {"entries": [f"forward_{r}"], "size": 1536 << 20, "sha256": "0" * 64, "ops": ops} for r in (64, 32)]),
+        payload=bytes(1 << 20))
+    assert len(bad) < 2_000_000
+    src = tmp_path / "amp.pte.rsfold"
+    src.write_bytes(bad)
+    with pytest.raises(rsfold.RsfoldError, match="more than 64x") as e:
+        _python_unpacks(bad, src.name)
+    p = subprocess.run(["java", "-Xmx64m", "-cp", java_core_cp, "org.rsnetedge.core.FoldUnpacker", str(src),
+                        str(tmp_path / "out")], text=True, capture_output=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.strip() == f"error: {e.value}"
+    assert [f.name for f in tmp_path.iterdir()] == ["amp.pte.rsfold"]
+
+
+@needs_jvm
+def test_java_unpacks_in_bounded_memory(tmp_path, java_core_cp):
+    """Streaming, op by op: a valid program 60x its payload (one 256 KB weight folded 60 times,
+    15.7 MB) unpacks byte-exactly in a JVM whose whole heap is 24 MB."""
+    import numpy as np
+    from rsnet_edge import rsfold
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal(1 << 16).astype("<f4")
+    holes, parts = [], []
+    for k in range(60):
+        s = rng.uniform(0.5, 2, 64).astype("<f4")
+        holes.append(rsfold.Hole(k * w.nbytes, w, s, 1024))
+        parts.append(rsfold.fold(w, s, 1024).tobytes())
+    program = b"".join(parts)
+    blob = rsfold.pack([rsfold.Program(("forward_64",), program, holes)], inner="pte")
+    assert len(program) > 55 * len(blob)
+    src = tmp_path / "big.pte.rsfold"
+    src.write_bytes(blob)
+    out = tmp_path / "big.pte"
+    p = subprocess.run(["java", "-Xmx24m", "-cp", java_core_cp, "org.rsnetedge.core.FoldUnpacker", str(src),
+                        str(out)], text=True, capture_output=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert out.read_bytes() == program
+
+
+@needs_jvm
 def test_java_unpacker_refuses_output_onto_its_input(tmp_path, java_core_cp):
-    _, blob = _random_container(4)
+    program, blob = _v1_container(4)
     src = tmp_path / "m.pte.rsfold"
     src.write_bytes(blob)
     p = java_unpack(java_core_cp, src, src)
@@ -450,6 +643,17 @@ def test_java_unpacker_refuses_output_onto_its_input(tmp_path, java_core_cp):
     assert src.read_bytes() == blob
     p = java_unpack(java_core_cp, src, tmp_path)
     assert p.returncode == 2 and "is a directory" in p.stderr
+    side = tmp_path / "m.pte.rsfold.manifest.json"
+    side.write_text("{}")
+    p = java_unpack(java_core_cp, src, side)
+    assert p.returncode == 2 and "is the input's manifest" in p.stderr and side.read_text() == "{}"
+    programs, multi = _random_programs(4, 2)                   # a folder OUT holding the input
+    src2 = tmp_path / "d" / "forward_64.pte"
+    src2.parent.mkdir()
+    src2.write_bytes(multi)
+    p = java_unpack(java_core_cp, src2, src2.parent)
+    assert p.returncode == 2 and "is the input artifact" in p.stderr and src2.read_bytes() == multi
+    assert sorted(f.name for f in src2.parent.iterdir()) == ["forward_64.pte"]
 
 
 # ------------------------------------------- Java preprocessing == Python's (issue 12 item 3)
@@ -589,8 +793,9 @@ def test_copy_assets_refuses_bad_input_and_copies_nothing(tmp_path, case, error)
 def test_java_unpacks_a_real_converted_rsfold_like_python(tmp_path, java_core_cp):
     """A real compact artifact from the project's ExecuTorch converter (the cached tiny RS-Net of
     tests/fakes/artifacts.py, 2 resolutions, the same file test_runtime and test_bench use, so the
-    default run converts it once): Java's unpack has Python's sha256 and the one the manifest
-    records; copy_assets.sh takes it under its recorded name."""
+    default run converts it once): one program per resolution; Java unpacks each by its entry point
+    and all of them into a folder with Python's bytes and the sha256 the manifest records for it;
+    copy_assets.sh takes it under its recorded name."""
     import hashlib
     from fakes import artifacts as A
     from rsnet_edge import rsfold
@@ -599,13 +804,24 @@ def test_java_unpacks_a_real_converted_rsfold_like_python(tmp_path, java_core_cp
     art = A.copy_with_sidecar(A.artifact("executorch", "shared"), tmp_path)
     assert art.name.endswith(".pte.rsfold")
     side = json.loads(Path(str(art) + ".manifest.json").read_text())
-    program, head = rsfold.unpack_bytes(art.read_bytes(), art.name)
-    want = hashlib.sha256(program).hexdigest()
-    assert want == side["artifact"]["unpacked"]["sha256"] == head["output"]["sha256"]
-    q = java_unpack(java_core_cp, art, tmp_path / "java.pte")
+    box = rsfold.Container.open(art)
+    unpacked = side["artifact"]["unpacked"]
+    assert len(box.outputs) == len(unpacked) == len(side["entries"]) >= 2     # one program per resolution
+    folder = tmp_path / "java_all"
+    q = java_unpack(java_core_cp, art, folder)
     assert q.returncode == 0, q.stderr
-    assert q.stdout.split()[0] == want
-    assert (tmp_path / "java.pte").read_bytes() == program
+    for k, o in enumerate(box.outputs):
+        program = box.unpack(k)
+        want = hashlib.sha256(program).hexdigest()
+        assert want == o.sha256 == unpacked[k]["sha256"] and list(o.entries) == unpacked[k]["entries"]
+        for entry in o.entries:                               # forward_<r>, and forward for the top one
+            out = tmp_path / f"java_{entry}.pte"
+            p = java_unpack(java_core_cp, art, out, "--entry", entry)
+            assert p.returncode == 0, p.stderr
+            assert p.stdout.split()[0] == want and out.read_bytes() == program
+        assert (folder / f"{o.entries[0]}.pte").read_bytes() == program
+        assert f"{want}  {folder / f'{o.entries[0]}.pte'}" in q.stdout.splitlines()
+    box.close()
     assets = tmp_path / "assets"
     r = _copy_assets(assets, art)
     assert r.returncode == 0, r.stderr

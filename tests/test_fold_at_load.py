@@ -150,6 +150,13 @@ BAD_CONTAINERS = [
     ("deep header", lambda b: b[:8] + struct.pack("<Q", 200_000) + b"[" * 200_000, "corrupt header"),
     ("v1 wrong size", lambda b: _rewrite_header(_v1(b), lambda h: h["output"].update(size=h["output"]["size"] + 1)),
      "ops make"),
+    # names that become file names (the CLI's <entry>.<inner>, the cache's <sha256>.<inner>)
+    ("entry is a path", lambda b: _rewrite_header(b, lambda h: h["outputs"][0].update(entries=["../../x"])),
+     "entry-point names"),
+    ("entry served twice", lambda b: _rewrite_header(b, lambda h: h.update(
+        outputs=[dict(h["outputs"][0], entries=["forward"])] * 2)), "served twice"),
+    ("sha256 a path", lambda b: _rewrite_header(b, lambda h: h["outputs"][0].update(sha256="/" + "0" * 63)),
+     "lacks output size/sha256"),
 ]
 
 

@@ -1,19 +1,14 @@
 package org.rsnetedge.demo;
 
 import android.Manifest.permission;
-import android.content.BroadcastReceiver;
-import android.content.Context;
-import android.content.Intent;
-import android.content.IntentFilter;
 import android.content.pm.PackageManager;
 import android.graphics.Bitmap;
 import android.graphics.BitmapFactory;
-import android.os.BatteryManager;
 import android.os.Build;
 import android.os.Bundle;
+import android.os.Debug;
 import android.os.Handler;
 import android.os.Looper;
-import android.os.PowerManager;
 import android.util.Log;
 import android.view.View;
 import android.widget.AdapterView;
@@ -53,9 +48,11 @@ import org.rsnetedge.core.RunningStats;
 import org.rsnetedge.core.TopK;
 
 /**
- * Thin Android layer: turns battery / thermal / UI events into calls on the pure-Java {@link
- * ResolutionController} and runs the entry point it names on camera frames (CameraX) or, without
- * camera permission, on the bundled sample images. The model is loaded once (ModelRunner).
+ * Thin Android layer: turns battery / thermal ({@link DeviceSignals}) and UI events into calls on
+ * the pure-Java {@link ResolutionController} and runs the entry point it names on camera frames
+ * (CameraX) or, without camera permission, on the bundled sample images. {@link ModelRunner} keeps
+ * one program resident by default (lean) and loads another when the resolution changes; the screen
+ * ({@link StatusText}) shows what is loaded and the native heap.
  */
 public class MainActivity extends AppCompatActivity {
   private static final String TAG = "RsnetDemo";
@@ -89,15 +86,7 @@ public class MainActivity extends AppCompatActivity {
   private SeekBar slider;
   private CheckBox simulate;
 
-  private PowerManager.OnThermalStatusChangedListener thermalListener;
-
-  private final BroadcastReceiver batteryReceiver =
-      new BroadcastReceiver() {
-        @Override
-        public void onReceive(Context context, Intent intent) {
-          onBatteryIntent(intent);
-        }
-      };
+  private DeviceSignals signals;
 
   private final ActivityResultLauncher<String> cameraPermission =
       registerForActivityResult(
@@ -149,20 +138,14 @@ public class MainActivity extends AppCompatActivity {
     setUpSimulation();
     loadSamples();
 
-    // Sticky broadcast: registerReceiver returns the current battery state at once.
-    Intent sticky =
-        ContextCompat.registerReceiver(
-            this,
-            batteryReceiver,
-            new IntentFilter(Intent.ACTION_BATTERY_CHANGED),
-            ContextCompat.RECEIVER_NOT_EXPORTED);
-    if (sticky != null) onBatteryIntent(sticky);
-    registerThermalListener();
+    signals = new DeviceSignals(this, controller, this::render);
+    signals.start();
 
+    int first = controller.resolution(); // lean: the program of this entry is loaded first
     worker.execute(
         () -> {
           try {
-            ModelRunner r = ModelRunner.load(this, manifest);
+            ModelRunner r = ModelRunner.load(this, manifest, first);
             runner = r;
           } catch (IOException | RuntimeException e) {
             Log.e(TAG, "model load failed", e);
@@ -196,10 +179,7 @@ public class MainActivity extends AppCompatActivity {
   @Override
   protected void onDestroy() {
     main.removeCallbacks(sampleTick);
-    if (controller != null) unregisterReceiver(batteryReceiver);
-    if (thermalListener != null && Build.VERSION.SDK_INT >= Build.VERSION_CODES.Q) {
-      getSystemService(PowerManager.class).removeThermalStatusListener(thermalListener);
-    }
+    if (signals != null) signals.stop();
     worker.execute(
         () -> {
           ModelRunner r = runner;
@@ -208,35 +188,6 @@ public class MainActivity extends AppCompatActivity {
         });
     worker.shutdown();
     super.onDestroy();
-  }
-
-  // ------------------------------------------------------------------------ device events
-  private void onBatteryIntent(Intent intent) {
-    int level = intent.getIntExtra(BatteryManager.EXTRA_LEVEL, -1);
-    int scale = intent.getIntExtra(BatteryManager.EXTRA_SCALE, 100);
-    int plugged = intent.getIntExtra(BatteryManager.EXTRA_PLUGGED, 0);
-    if (level < 0 || scale <= 0) return;
-    // whole percent (Android's UI): never a value in (0, 1), refused by the policy as a fraction
-    double pct = Math.floor(Math.max(0, Math.min(100, level * 100.0 / scale)));
-    controller.onBattery(pct, plugged != 0);
-    render();
-  }
-
-  private void registerThermalListener() {
-    if (Build.VERSION.SDK_INT < Build.VERSION_CODES.Q) return; // thermal API is 29+
-    PowerManager pm = getSystemService(PowerManager.class);
-    if (pm == null) return;
-    thermalListener =
-        status -> {
-          controller.onThermalStatus(clampThermal(status));
-          render();
-        };
-    pm.addThermalStatusListener(ContextCompat.getMainExecutor(this), thermalListener);
-    controller.onThermalStatus(clampThermal(pm.getCurrentThermalStatus()));
-  }
-
-  private static int clampThermal(int status) {
-    return Math.max(0, Math.min(6, status));
   }
 
   // ---------------------------------------------------------------------------- UI inputs
@@ -409,14 +360,6 @@ public class MainActivity extends AppCompatActivity {
     resolutionView.setText(
         String.format(Locale.US, "%d px  %s%s", res, entry, override != null ? "  (manual)" : ""));
 
-    Double battery = controller.effectiveBattery();
-    StringBuilder sb = new StringBuilder();
-    sb.append(String.format(Locale.US, "battery   %s%s%n",
-        battery == null ? "?" : String.format(Locale.US, "%.0f %%", battery),
-        controller.isSimulated() ? " (simulated)" : ""));
-    sb.append(String.format(Locale.US, "charging  %s%n", controller.charging() ? "yes" : "no"));
-    sb.append(String.format(Locale.US, "thermal   %s%s%n", controller.thermal(),
-        Build.VERSION.SDK_INT < Build.VERSION_CODES.Q ? " (API < 29: not reported)" : ""));
     double last;
     double median;
     long n;
@@ -430,12 +373,11 @@ public class MainActivity extends AppCompatActivity {
       lr = lastResult;
       top = lastTop;
     }
-    sb.append(String.format(Locale.US, "latency   last %s, median %s (at %d px)%n",
-        ms(last), ms(median), res));
-    sb.append(String.format(Locale.US, "switches  %d%n", controller.switchCount()));
-    sb.append(String.format(Locale.US, "policy    %d px%n", controller.policyResolution()));
-    sb.append(String.format(Locale.US, "frames    %d  from %s%n", n,
-        cameraOn ? "camera" : (samples.isEmpty() ? "nothing (no samples in assets)" : "sample images")));
+    String source = cameraOn ? "camera" : (samples.isEmpty() ? "nothing (no samples in assets)" : "sample images");
+    ModelRunner r = runner;
+    StringBuilder sb = new StringBuilder(StatusText.status(controller,
+        Build.VERSION.SDK_INT >= Build.VERSION_CODES.Q, new StatusText.Latency(last, median, n, source),
+        r == null ? null : r.memory(), Debug.getNativeHeapAllocatedSize()));
     if (runner == null && loadError == null) sb.append(getString(R.string.waiting)).append('\n');
     if (loadError != null) sb.append(loadError).append('\n');
     statusView.setText(sb.toString());
@@ -444,10 +386,6 @@ public class MainActivity extends AppCompatActivity {
     if (lr != null) lb.append("top-3 (").append(lr.method).append(")\n");
     for (TopK.Prediction p : top) lb.append("  ").append(p).append('\n');
     labelsView.setText(lb.toString());
-  }
-
-  private static String ms(double v) {
-    return Double.isNaN(v) ? "–" : String.format(Locale.US, "%.1f ms", v);
   }
 
   private String readAsset(String name) throws IOException {

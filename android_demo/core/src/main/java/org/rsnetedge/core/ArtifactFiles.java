@@ -96,9 +96,16 @@ public final class ArtifactFiles {
 
   /** The manifest's entry names the program lacks (empty when every entry is a method). */
   public static List<String> missingMethods(Manifest m, String[] methods) {
+    List<String> wanted = new ArrayList<String>();
+    for (Manifest.Entry e : m.entries) wanted.add(e.entry);
+    return missingMethods(wanted, methods);
+  }
+
+  /** The {@code wanted} names that are not among {@code methods} (a lean app: one program's entries). */
+  public static List<String> missingMethods(List<String> wanted, String[] methods) {
     Set<String> have = new HashSet<String>(Arrays.asList(methods));
     List<String> missing = new ArrayList<String>();
-    for (Manifest.Entry e : m.entries) if (!have.contains(e.entry)) missing.add(e.entry);
+    for (String w : wanted) if (!have.contains(w)) missing.add(w);
     return missing;
   }
 

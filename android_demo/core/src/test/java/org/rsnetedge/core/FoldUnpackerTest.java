@@ -193,15 +193,20 @@ public class FoldUnpackerTest {
         "bad.pte.rsfold: op 0 is unknown ('xor')");
     refuses(build("[{\"op\":\"scale_f32\",\"src\":0,\"size\":6,\"scale\":0,\"channels\":1,\"inner\":1}]", null)
         .container, "bad.pte.rsfold is truncated or corrupt (op 0 has a bad scale range)");
-    refuses(build(null, "{\"size\":1,\"sha256\":\"00\"}").container,
+    refuses(build(null, "{\"size\":1,\"sha256\":\"" + repeat('0', 64) + "\"}").container,
         "bad.pte.rsfold is corrupt (ops make 185 bytes, header says 1)");
+    refuses(build(null, "{\"size\":185,\"sha256\":\"00\"}").container,
+        "bad.pte.rsfold: header lacks output size/sha256");
     refuses(build(null, "{\"size\":185,\"sha256\":\"" + repeat('0', 64) + "\"}").container,
         "bad.pte.rsfold is corrupt: it unpacks to sha256 " + sha(good.program).substring(0, 12)
             + "..., header says 000000000000...");
     refuses(container("{\"format\":\"rsnet-edge-rsfold\",", new byte[0]),
         "bad.pte.rsfold has a corrupt header");
-    refuses(container("{\"format\":\"rsnet-edge-rsfold\",\"version\":2}", new byte[0]),
-        "bad.pte.rsfold has RSFOLD version 2; this library reads version 1");
+    refuses(container("{\"format\":\"rsnet-edge-rsfold\",\"version\":3}", new byte[0]),
+        "bad.pte.rsfold has RSFOLD version 3; this library reads version 1 and 2");
+    refuses(container("{\"format\":\"rsnet-edge-rsfold\",\"version\":[1.5e16,\"it's\",null,true,{\"k\":NaN}]}",
+        new byte[0]), "bad.pte.rsfold has RSFOLD version [1.5e+16, \"it's\", None, True, {'k': nan}]; "
+        + "this library reads version 1 and 2");
   }
 
   @Test
