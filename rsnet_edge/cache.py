@@ -137,9 +137,10 @@ def clean_stale(folder: Path) -> list[Path]:
 
 def fetch(folder: Path, sha256: str, size: int, suffix: str, write: Callable[[BinaryIO], str],
           what: str) -> CachedFile:
-    """The cache file ``<sha256><suffix>``: reused when it verifies, else written by ``write(f)``
-    (which returns the sha256 of what it wrote, raising on a mismatch) and verified. ``what`` names
-    the user's artifact in errors."""
+    """The cache file ``<sha256><suffix>``, held open: reused when it verifies, else written by
+    ``write(f)`` (which hashes what it writes and raises on a mismatch, so nothing is renamed into
+    place) through a descriptor that stays open for the loader. ``what`` names the user's artifact
+    in errors."""
     t = time.perf_counter()
     target = folder / f"{sha256}{suffix}"
     f = _open_verified(target, sha256, size)
@@ -147,19 +148,26 @@ def fetch(folder: Path, sha256: str, size: int, suffix: str, write: Callable[[Bi
         return CachedFile(target, sha256, size, True, time.perf_counter() - t, f)
     clean_stale(folder)
     tmp = temp_path(target)
+    out = None
     try:
-        with create_exclusive(tmp, 0o600) as out:
-            write(out)
+        out = create_exclusive(tmp, 0o600, readable=True)
+        write(out)                        # hashes what it writes and raises on a mismatch
+        out.flush()
         os.replace(tmp, target)
     except OSError as e:
+        if out is not None:
+            out.close()
         raise CacheError(f"{what}: cannot write its unpacked program to the cache {folder} "
                          f"({e.strerror or e}); set {CACHE_ENV} to a writable folder") from None
+    except BaseException:
+        if out is not None:
+            out.close()
+        raise
     finally:
         remove_path(tmp)
-    f = _open_verified(target, sha256, size)
-    if f is None:      # replaced or damaged between the rename and now: nobody else should write here
-        raise CacheError(f"{what}: its unpacked program in {folder} changed right after it was written")
-    return CachedFile(target, sha256, size, False, time.perf_counter() - t, f)
+    # the descriptor we wrote through IS the file that was hashed while it was written: the native
+    # loader opens it through /proc/self/fd (no second read of the bytes, nothing to swap in between)
+    return CachedFile(target, sha256, size, False, time.perf_counter() - t, out)
 
 
 def discard(cached: CachedFile) -> None:

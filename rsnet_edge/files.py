@@ -31,11 +31,12 @@ def temp_path(out: str | os.PathLike) -> Path:
     return out.with_name(f".{out.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{out.suffix}")
 
 
-def create_exclusive(path: str | os.PathLike, mode: int = 0o644):
-    """Open a NEW file for writing: refused if anything (a file, a planted link) already has the name;
-    symbolic links are never followed."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    return os.fdopen(os.open(path, flags, mode), "wb")
+def create_exclusive(path: str | os.PathLike, mode: int = 0o644, readable: bool = False):
+    """Open a NEW file for writing (and reading, with ``readable``): refused if anything (a file, a
+    planted link) already has the name; symbolic links are never followed."""
+    flags = ((os.O_RDWR if readable else os.O_WRONLY) | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    return os.fdopen(os.open(path, flags, mode), "w+b" if readable else "wb")
 
 
 def remove_path(p: str | os.PathLike) -> None:

@@ -435,12 +435,16 @@ def main(argv=None) -> int:
         folder = len(picked) > 1
         cli.check_outputs([cli.Output(out, "OUT", "dir" if folder else "file")],
                           inputs=[src, sidecar_path(src)])
-        targets = [(o, out / f"{(o.entries or ('program',))[0]}.{box.inner}" if folder else out) for o in picked]
-        for o, t in targets:
-            clean_stale_temps(t)
-            with atomic_output(t) as tmp, open(tmp, "wb") as f:
-                digest = box.unpack_to(o.index, f)
-            print(f"{digest}  {t}")
+        clean_stale_temps(out)
+        lines = []
+        with atomic_output(out) as tmp:          # a folder of programs is all or nothing too
+            if folder:
+                tmp.mkdir()
+            for o in picked:
+                name = f"{(o.entries or ('program',))[0]}.{box.inner}"
+                with open(tmp / name if folder else tmp, "wb") as f:
+                    lines.append(f"{box.unpack_to(o.index, f)}  {out / name if folder else out}")
+        print("\n".join(lines))
         return 0
 
     return cli.run(work)
