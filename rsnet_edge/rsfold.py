@@ -52,6 +52,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import jsonio
 from .backends import for_rsfold_inner, rsfold_inners
 from .files import atomic_write_bytes, sha256_file
 
@@ -152,8 +153,8 @@ def read_header(data: bytes, name: str = "artifact") -> tuple[dict, int]:
     if 16 + hlen > len(data):
         raise RsfoldError(f"{name} is truncated (header runs past the end of the file)")
     try:
-        head = json.loads(data[16:16 + hlen].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        head = jsonio.loads(memoryview(data)[16:16 + hlen], f"{name} header", max_bytes=1 << 26)
+    except jsonio.JsonError:
         raise RsfoldError(f"{name} has a corrupt header") from None
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         raise RsfoldError(f"{name} is not an rsnet-edge RSFOLD artifact")
@@ -202,8 +203,8 @@ def peek_inner(path: str | os.PathLike) -> str:
     except OSError as e:
         raise RsfoldError(f"cannot read {p}: {e.strerror or e}") from None
     try:
-        inner = json.loads(text.decode("utf-8")).get("inner")
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        inner = jsonio.loads(text, f"{p.name} header", max_bytes=1 << 26).get("inner")
+    except (jsonio.JsonError, AttributeError):
         raise RsfoldError(f"{p.name} has a corrupt header") from None
     if inner not in rsfold_inners():
         raise RsfoldError(f"{p.name}: unknown inner format {inner!r}")
@@ -283,23 +284,28 @@ def cached_unpack(path: str | os.PathLike, cache: str | os.PathLike | None = Non
 def main(argv=None) -> int:
     """``python -m rsnet_edge.rsfold ARTIFACT.rsfold OUT``: unpack to a file (prints its sha256)."""
     import argparse
-    import sys
+
+    from .cli import Output, UsageError, check_outputs
+    from .manifest import sidecar_path
 
     ap = argparse.ArgumentParser(prog="python -m rsnet_edge.rsfold", description=main.__doc__)
     ap.add_argument("artifact")
     ap.add_argument("out")
     a = ap.parse_args(argv)
     src, out = Path(a.artifact), Path(a.out)
+    if not src.exists():
+        raise UsageError(f"{src} does not exist")
+    if not src.is_file():
+        raise UsageError(f"{src} is not a file")
+    # OUT may be neither the artifact nor its sidecar manifest (nor a link to either), checked
+    # before anything is read; the program is written atomically (temp + rename)
+    check_outputs([Output(out, "OUT")], inputs=[src, sidecar_path(src)])
     try:
-        if out.exists() and out.resolve() == src.resolve():
-            raise RsfoldError(f"--out {out} is the input artifact")
-        if out.is_dir():
-            raise RsfoldError(f"{out} is a directory")
-        program, head = unpack_bytes(src.read_bytes() if src.is_file() else b"", src.name)
-        atomic_write_bytes(out, program)
-    except (RsfoldError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        data = src.read_bytes()
+    except OSError as e:
+        raise RsfoldError(f"cannot read {src}: {e.strerror or e}") from None
+    program, head = unpack_bytes(data, src.name)
+    atomic_write_bytes(out, program)
     print(f"{head['output']['sha256']}  {out}")
     return 0
 

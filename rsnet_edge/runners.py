@@ -256,7 +256,16 @@ class OnnxRunner(Runner):
         if name not in self.seen:
             self.seen.add(name)
             self._count_entry_load(name)
-        return np.asarray(self.session.run([self.outputs[0]], {self.inputs[0]: x})[0], dtype=np.float32)
+        want = self.session.get_inputs()[0].shape            # ints where the graph fixes a size
+        if len(want) != x.ndim or any(isinstance(d, int) and d != n for d, n in zip(want, x.shape)):
+            raise RuntimeLoadError(f"{self.path.name} takes input {list(want)}, not {list(x.shape)} "
+                                   f"({name}): its manifest does not describe this model (re-convert, or "
+                                   f"use the manifest written with it)")
+        try:
+            y = self.session.run([self.outputs[0]], {self.inputs[0]: x})[0]
+        except Exception as e:  # noqa: BLE001 - onnxruntime's own types (InvalidArgument, Fail, ...)
+            raise RuntimeLoadError(f"{self.path.name}: {name} failed in ONNX Runtime: {one_line(e)}") from None
+        return np.asarray(y, dtype=np.float32)
 
 
 class CoreMLRunner(Runner):

@@ -282,7 +282,7 @@ def open_artifact(path: str | os.PathLike, *, verify: bool = True, resolutions: 
         try:
             sidecar = read_sidecar(p)
         except ManifestError as e:
-            raise RuntimeLoadError(f"{sidecar_path(p).name}: {one_line(e)}") from None
+            raise RuntimeLoadError(one_line(e)) from None          # names the sidecar
         if spec is not None and sidecar.backend != spec.name:
             raise RuntimeLoadError(f"{p.name}: its manifest describes a {sidecar.backend} artifact, "
                                    f"not {spec.name} ({sidecar_path(p).name} belongs to another file?)")
