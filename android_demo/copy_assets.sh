@@ -51,11 +51,10 @@ import re, sys, types
 pkg = types.ModuleType("rsnet_edge")
 pkg.__path__ = [sys.argv[1] + "/rsnet_edge"]
 sys.modules["rsnet_edge"] = pkg
-from rsnet_edge.manifest import ManifestError, check_artifact, Manifest
+from rsnet_edge.manifest import ManifestError, check_artifact, read_sidecar
 art, man = sys.argv[2], sys.argv[3]
 try:
-    with open(man, "rb") as f:
-        m = Manifest.from_json(f.read())
+    m = read_sidecar(art)                       # = $MAN, read within rsnet_edge.jsonio's limits
     if m.backend != "executorch":
         raise ManifestError(f"{man} describes a {m.backend} artifact; the Android demo runs executorch")
     name = m.artifact.get("file")

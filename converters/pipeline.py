@@ -22,7 +22,8 @@ from typing import Callable, Sequence
 
 from converters.compact import pack_programs
 from converters.prepare import ENCODINGS, WEIGHTS, BackendError, ConversionError, Prepared, prepare
-from converters.quantize import INT8_CALIB_IMAGES, check_int8_args, load_calibration, quantize_prepared
+from converters.quantize import (INT8_CALIB_IMAGES, calibration_files, check_int8_args, load_calibration,
+                                 quantize_prepared)
 from rsnet_edge import backends, cli
 from rsnet_edge.backends import RSFOLD_SUFFIX
 from rsnet_edge.checkpoint import load_checkpoint, manifest_for
@@ -131,9 +132,13 @@ def convert(backend: str, lower: Lower, ckpt_path: str | os.PathLike, out: str |
     elif calib is not None:
         raise ConversionError("--calib is for --dtype int8")
     _check_out_name(out, backend, weights, dtype, ckpt_path)
-    cal = load_calibration(calib, calib_images) if dtype == "int8" else None   # refuses before any write
+    if dtype == "int8":
+        calibration_files(calib, calib_images)             # a missing / empty folder: refused first
     ckpt = load_checkpoint(ckpt_path)
     prep = prepare(ckpt, resolutions, weights, encoding, fold_budget)
+    cal = None
+    if dtype == "int8":                 # decoded to the views of these resolutions only; before any write
+        cal = load_calibration(calib, calib_images, prep.resolutions, ckpt.get("crop_pct", 0.875))
     if cal is not None:
         try:
             prep.quantized, prep.info["int8"] = quantize_prepared(prep, cal, canonical=weights == "shared",

@@ -44,30 +44,24 @@ stores byte-identical constant buffers once across signatures (converters/tflite
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
+from converters.calibration import (INT8_CALIB_IMAGES, CalibImage, Calibration, CalibrationError,
+                                    calibration_batches, calibration_files, decode_for_views,
+                                    load_calibration)
 from converters.prepare import ConversionError, Prepared, bn_scale_shift, conv_bn_pairs, sample_input
 from rsnet_edge import backends
-from rsnet_edge.preprocess import IMAGE_SUFFIXES, list_images
 
-INT8_CALIB_IMAGES = 256   # --dtype int8: default number of calibration images
 #: --weights forms int8 supports: shared (canonical int8 W, stored once) and folded (each entry's
 #: folded weight quantized directly: the plain PT2E export, e.g. the single-resolution baseline)
 INT8_WEIGHTS = ("shared", "folded")
-CALIB_BATCH = 16
 #: canonical vs direct: per channel, max |dequant - W s_r| of the canonical tensor may exceed the
 #: direct one's by at most this fraction of the direct quantization step (float32 rounding only)
 CANONICAL_SLACK = 1e-3
-
-
-class CalibrationError(ConversionError):
-    """Calibration data missing, empty or unreadable (one line naming the folder)."""
 
 
 def check_int8_args(backend: str, weights: str, calib) -> None:
@@ -79,73 +73,7 @@ def check_int8_args(backend: str, weights: str, calib) -> None:
                                "calibrate on (e.g. DATA/train)")
 
 
-# ---------------------------------------------------------------------------- calibration
-@dataclass
-class Calibration:
-    folder: Path
-    images: list                       # decoded RGB PIL images, in file order
-    files: list[Path]
-    skipped: list[str] = field(default_factory=list)   # "file: reason" of unreadable images
-
-    def facts(self) -> dict[str, Any]:
-        return {"folder": self.folder.name, "images": len(self.images), "skipped": len(self.skipped)}
-
-
-def calibration_files(folder: str | Path, n: int) -> list[Path]:
-    """Up to ``n`` image files under ``folder`` (recursively), spread evenly over the sorted list so
-    every class folder of an ImageFolder is represented. Raises CalibrationError naming the folder."""
-    p = Path(folder)
-    if n < 1:
-        raise CalibrationError(f"--calib-images must be at least 1, got {n}")
-    if not p.exists():
-        raise CalibrationError(f"calibration folder {p} does not exist")
-    if not p.is_dir():
-        raise CalibrationError(f"calibration folder {p} is not a folder")
-    try:
-        files = list_images(p)
-    except OSError as e:
-        raise CalibrationError(f"calibration folder {p} cannot be read: {e.strerror or e}") from None
-    if not files:
-        raise CalibrationError(f"calibration folder {p} holds no images "
-                               f"({', '.join(sorted(IMAGE_SUFFIXES))}); pass the training images, "
-                               f"e.g. DATA/train")
-    if len(files) > n:
-        idx = np.unique(np.linspace(0, len(files) - 1, n).round().astype(int))
-        files = [files[i] for i in idx]
-    return files
-
-
-def load_calibration(folder: str | Path, n: int = INT8_CALIB_IMAGES) -> Calibration:
-    """Decode the calibration images once. Unreadable images are skipped and counted (as training
-    skips them); none readable is a CalibrationError naming the folder."""
-    from rsnet_edge.preprocess import ImageError, load_rgb
-
-    files = calibration_files(folder, n)
-    images, used, skipped = [], [], []
-    for f in files:
-        try:
-            images.append(load_rgb(f))
-            used.append(f)
-        except ImageError as e:
-            skipped.append(str(e))
-    if not images:
-        raise CalibrationError(f"none of the {len(files)} calibration images in {Path(folder)} can be "
-                               f"read (first: {skipped[0]})")
-    return Calibration(Path(folder), images, used, skipped)
-
-
-def calibration_batches(cal: Calibration, resolution: int, mean: Sequence[float], std: Sequence[float],
-                        crop_pct: float, batch: int = CALIB_BATCH) -> Iterator[torch.Tensor]:
-    """The eval views (rsnet_edge.preprocess) of the calibration images at one resolution."""
-    from rsnet_edge.preprocess import eval_view
-
-    for i in range(0, len(cal.images), batch):
-        yield torch.stack([eval_view(im, resolution, mean, std, crop_pct) for im in cal.images[i:i + batch]])
-
-
 # ------------------------------------------------------------------------------ quantizer
-
-
 def _scheme(backend: str) -> backends.Int8Scheme | None:
     b = backends.BACKENDS.get(backend)
     return b.int8 if b is not None else None
@@ -421,6 +349,7 @@ def exported_programs(prep: Prepared, entries: dict[int, QuantizedEntry]) -> dic
     return progs
 
 
-__all__ = ["CalibrationError", "Calibration", "calibration_files", "load_calibration", "quantize_weight",
+__all__ = ["CalibrationError", "Calibration", "CalibImage", "calibration_files", "decode_for_views",
+           "load_calibration", "quantize_weight",
            "CanonicalConv", "check_canonical", "quantize_entry", "quantize_prepared", "exported_programs",
            "activation_qparams", "INT8_CALIB_IMAGES", "check_int8_args"]

@@ -61,6 +61,23 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def load_error_reason(e: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in one whole line: for PyTorch's
+    long "Weights only load failed" message, the part that says what the file holds that is not
+    plain weights (its boilerplate dropped); else the first line of the message."""
+    text = str(e).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if lines and lines[0].startswith("Weights only load failed"):
+        why = []
+        for ln in lines[1:]:
+            if "WeightsUnpickler error:" in ln:
+                ln = ln.split("WeightsUnpickler error:", 1)[1].strip()
+            if ln and not ln.startswith(("Please file an issue", "Check the documentation")):
+                why.append(ln)
+        return f"torch.load(weights_only=True) refused it: {' '.join(why) or 'not plain weights'}"
+    return lines[0] if lines else type(e).__name__
+
+
 def load_checkpoint(path: str | os.PathLike, arch: str | None = None) -> dict[str, Any]:
     """Read and validate a checkpoint; every failure is one CheckpointError line."""
     p = Path(path)
@@ -69,8 +86,8 @@ def load_checkpoint(path: str | os.PathLike, arch: str | None = None) -> dict[st
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{p} is not a readable checkpoint (truncated or corrupt?): {first}") from None
+        raise CheckpointError(f"{p} is not a readable checkpoint (truncated or corrupt?): "
+                              f"{load_error_reason(e)}") from None
     validate_checkpoint(ckpt, str(p))
     if arch is not None and ckpt["arch"] != arch:
         raise CheckpointError(f"{p} holds a {ckpt['arch']} RS-Net, not {arch}")

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import jsonio
 from .policy import THERMAL_STATES, PolicyError, Selector, policy_for
 
 
@@ -63,12 +64,7 @@ def default_trace(steps: int = 40) -> list[dict[str, Any]]:
 
 def read_trace(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except OSError as e:
-        raise ValueError(f"cannot read trace {p}: {e.strerror or e}") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"trace {p} is not valid JSON: {e}") from None
+    data = jsonio.read(p, f"trace {p}")              # bounded: size, depth, digits
     if isinstance(data, dict):
         data = data.get("steps")
     if not isinstance(data, list) or not data:
@@ -232,6 +228,7 @@ def main(argv=None) -> int:
         from .cli import quiet
         with quiet(a.verbose):
             clf = load(a.artifact)
+            clf.run(clf.dummy_input())      # the runtime's one-time start-up (and its log lines) here
         profile = None
         if a.profile:
             from .profile import read_profile

@@ -73,7 +73,9 @@ def publish(tmp: str | os.PathLike, out: str | os.PathLike) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp + fsync + rename; missing folders are created)."""
+    """Write ``data`` to ``path`` atomically (temp + fsync + rename; missing folders are created).
+    A failure (a full disk, a file size limit) leaves the old ``path`` as it was and raises an
+    OSError that names ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
@@ -83,6 +85,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.filename is None or str(e.filename) == str(tmp):      # name the output, not the temp
+            raise type(e)(e.errno, e.strerror or str(e), str(path)) from None
+        raise
     finally:
         remove_path(tmp)
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import jsonio
 from .backends import names as backend_names
 from .files import atomic_write_bytes, sha256_file
 
@@ -140,11 +141,13 @@ class Manifest:
         return cls(**{k: v for k, v in d.items() if k in known})
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "Manifest":
+    def from_json(cls, text: str | bytes, name: str = "manifest") -> "Manifest":
+        """Parse and validate manifest JSON (bounded: :mod:`rsnet_edge.jsonio`); ``name`` names it in
+        the one-line :class:`ManifestError`."""
         try:
-            d = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ManifestError(f"manifest is not valid JSON: {e}") from None
+            d = jsonio.loads(text, name)
+        except jsonio.JsonError as e:
+            raise ManifestError(str(e)) from None
         return cls.from_dict(d)
 
 
@@ -269,7 +272,8 @@ def validate(d: Any) -> None:
         seen_e.add(e["entry"])
     rs = [e["resolution"] for e in entries]
     _need(rs == sorted(rs, reverse=True), "manifest entries must be ordered highest resolution first")
-    _need(d["default_resolution"] in seen_r,
+    dr = d["default_resolution"]
+    _need(isinstance(dr, int) and not isinstance(dr, bool) and dr in seen_r,
           f"default_resolution {d['default_resolution']} is not one of the entries {rs}")
     if d.get("policy"):
         from .policy import PolicyError, policy_for      # stdlib only; the one policy validator
@@ -293,10 +297,19 @@ def write_sidecar(manifest: Manifest, artifact: str | os.PathLike) -> Path:
 
 
 def read_sidecar(artifact: str | os.PathLike) -> Manifest:
+    """The sidecar manifest of ``artifact``, read within :mod:`rsnet_edge.jsonio`'s limits (a folder,
+    a device, a huge or deeply nested file: one :class:`ManifestError` line naming the file)."""
     p = sidecar_path(artifact)
-    if not p.exists():
+    if not (p.exists() or p.is_symlink()):
         raise ManifestError(f"no manifest beside {artifact} (expected {p.name})")
-    return Manifest.from_json(p.read_bytes())
+    try:
+        d = jsonio.read(p)
+    except jsonio.JsonError as e:
+        raise ManifestError(str(e)) from None
+    try:
+        return Manifest.from_dict(d)
+    except ManifestError as e:
+        raise ManifestError(f"{p}: {e}") from None
 
 
 def check_artifact(manifest: Manifest, artifact: str | os.PathLike) -> None:

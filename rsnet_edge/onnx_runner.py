@@ -156,6 +156,11 @@ class OnnxRunner(Runner):
 
     def run_entry(self, name, x):
         s = self._entry_session(name)
+        want = s.get_inputs()[0].shape                  # ints where the graph fixes a size
+        if len(want) != x.ndim or any(isinstance(d, int) and d != n for d, n in zip(want, x.shape)):
+            raise RuntimeLoadError(f"{self.name} takes input {list(want)}, not {list(x.shape)} ({name}): "
+                                   f"its manifest does not describe this model (re-convert, or use the "
+                                   f"manifest written with it)")
         try:
             out = s.run([self.output_name], {self.input_name: x})[0]
         except Exception as e:                        # onnxruntime's own exception types

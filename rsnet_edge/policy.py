@@ -246,6 +246,24 @@ def policy_for(policy_dict: Mapping[str, Any] | None, resolutions: list[int]) ->
 
 
 # ------------------------------------------------------------------------------ inputs
+def check_profile(profile: Any, metrics: Any = ("p90_ms",), where: str = "profile") -> None:
+    """THE rule for measured latencies that reach a policy (the selector's latency budget, a policy
+    derived from a device profile): ``profile`` maps a resolution to ``{metric: ms}``; every value of
+    the fields in ``metrics`` (``"*_ms"``: every field whose name ends in ``_ms``) must be a finite,
+    non-negative number or null (not measured). NaN, infinities and negatives are refused with one
+    :class:`PolicyError` line naming ``where``, the resolution, the field and the value."""
+    if not isinstance(profile, Mapping):
+        _fail(f"{where} must be a mapping resolution -> {{metric: ms}}")
+    for key, rec in profile.items():
+        if not isinstance(rec, Mapping):
+            _fail(f"{where}[{key!r}] must be an object like {{\"p90_ms\": ms}}")
+        for k, v in rec.items():
+            if not (k in metrics or ("*_ms" in metrics and isinstance(k, str) and k.endswith("_ms"))):
+                continue
+            if v is not None and (not _is_num(v) or v < 0):
+                _fail(f"{where}[{key!r}][{k!r}] must be a non-negative number, got {v!r}")
+
+
 def _check_inputs(battery_pct: Any, charging: Any, thermal: Any, latency_budget_ms: Any,
                   profile: Any, metric: str) -> None:
     if not _is_num(battery_pct) or not 0 <= battery_pct <= 100:
@@ -263,14 +281,7 @@ def _check_inputs(battery_pct: Any, charging: Any, thermal: Any, latency_budget_
         if profile is None:
             _fail("latency_budget_ms needs a measured profile (resolution -> {metric: ms})")
     if profile is not None:
-        if not isinstance(profile, Mapping):
-            _fail("profile must be a mapping resolution -> {metric: ms}")
-        for key, rec in profile.items():
-            if not isinstance(rec, Mapping):
-                _fail(f"profile[{key!r}] must be an object like {{\"p90_ms\": ms}}")
-            v = rec.get(metric)                       # other fields (bench extras) are ignored
-            if v is not None and (not _is_num(v) or v < 0):
-                _fail(f"profile[{key!r}][{metric!r}] must be a non-negative number, got {v!r}")
+        check_profile(profile, (metric,))             # other fields (bench extras) are ignored
 
 
 def _profile_ms(profile: Mapping[Any, Any], resolution: int, metric: str) -> float | None:

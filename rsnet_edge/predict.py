@@ -114,7 +114,8 @@ def _main(a) -> int:
     r, why = choose_resolution(clf.manifest, a.resolution, a.battery, a.charging, a.thermal,
                                a.latency_budget, profile)
     clf.set_resolution(r)
-    results = clf.predict(images, topk=a.topk)
+    with quiet(a.verbose):          # the runtime's first method load logs too (ExecuTorch's cpuinfo)
+        results = clf.predict(images, topk=a.topk)
     if a.json:
         print(json.dumps({"artifact": a.artifact, "backend": clf.backend_name, "resolution": r,
                           "why": why, "predictions": {img: [[n, p] for n, p in res]

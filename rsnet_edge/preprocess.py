@@ -7,6 +7,9 @@ over ``PIL.Image.MAX_IMAGE_PIXELS`` refused; every failure is one :class:`ImageE
 
 Evaluation view of resolution ``r`` (paper 4.1): bilinear resize of the shorter side to
 ``round(r / crop_pct)``, centre crop ``r x r``, scale to [0, 1], normalise with mean/std, CHW float.
+Its cost is bounded by the view, whatever the image's shape: when the whole resized image would be
+huge (a 50000 x 1 strip becomes 12.8M x 256), only the crop's pixels are computed, with PIL's own
+filter (:func:`eval_crop`); the Java twin (``Preprocess.toTensor``) always works that way.
 """
 
 from __future__ import annotations
@@ -157,11 +160,83 @@ def normalize(img: Image.Image, mean: Sequence[float], std: Sequence[float]) -> 
     return TF.normalize(TF.to_tensor(img), list(mean), list(std))
 
 
+#: the most pixels the resized image of :func:`eval_view` may have before only its crop is computed
+#: (unless the decoded image itself is larger): 4 Mpixel, far above any photo's resized view
+MAX_RESIZED_PIXELS = 1 << 22
+
+
+def resize_plan(width: int, height: int, resolution: int, crop_pct: float) -> tuple[int, int, int, int]:
+    """``(resized width, resized height, crop left, crop top)`` of the eval view: torchvision's
+    ``resize(img, round(r / crop_pct))`` (shorter side; the longer one ``int(s * long / short)``) and
+    ``center_crop`` (offsets ``int(round((size - r) / 2))``)."""
+    s = int(round(resolution / crop_pct))
+    nw, nh = (s, int(s * height / width)) if width <= height else (int(s * width / height), s)
+    return nw, nh, int(round((nw - resolution) / 2.0)), int(round((nh - resolution) / 2.0))
+
+
+def _taps(in_size: int, out_size: int, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """PIL's antialiased bilinear filter (libImaging/Resample.c ``precompute_coeffs`` +
+    ``normalize_coeffs_8bpc``) for outputs ``first .. first + n - 1`` of an ``in_size -> out_size``
+    resize: the first input pixel of each output and its fixed-point weights (22 fraction bits)."""
+    scale = float(in_size) / out_size
+    fscale = max(scale, 1.0)
+    ksize = int(np.ceil(fscale)) * 2 + 1
+    centre = (np.arange(first, first + n, dtype=np.float64) + 0.5) * scale
+    lo = np.maximum((centre - fscale + 0.5).astype(np.int64), 0)           # C (int): towards zero
+    count = np.minimum((centre + fscale + 0.5).astype(np.int64), in_size) - lo
+    k = np.zeros((n, ksize))
+    total = np.zeros(n)
+    for j in range(ksize):                                  # summed in PIL's order
+        x = np.abs(((lo + j).astype(np.float64) - centre + 0.5) * (1.0 / fscale))
+        k[:, j] = np.where((j < count) & (x < 1.0), 1.0 - x, 0.0)
+        total = total + k[:, j]
+    k = k / np.where(total == 0.0, 1.0, total)[:, None]
+    return lo, (0.5 + k * (1 << 22)).astype(np.int64)
+
+
+def _resample(a: np.ndarray, lo: np.ndarray, w: np.ndarray, axis: int) -> np.ndarray:
+    """One separable pass over ``axis`` of an HxWxC uint8 array, rounded to 8 bits as PIL does."""
+    acc = 1 << 21
+    for j in range(w.shape[1]):
+        idx = np.minimum(lo + j, a.shape[axis] - 1)          # taps past ``count`` weigh 0
+        wj = w[:, j][:, None, None] if axis == 0 else w[:, j][None, :, None]
+        acc = acc + np.take(a, idx, axis=axis).astype(np.int64) * wj
+    return np.clip(acc >> 22, 0, 255).astype(np.uint8)
+
+
+def _resized_crop(img: Image.Image, plan: tuple[int, int, int, int], r: int) -> Image.Image:
+    """The ``r x r`` crop of the resized image, computing only the pixels inside the crop (memory
+    and time of the view, not of the resize): PIL's filter, horizontal pass first, each pass rounded
+    to 8 bits. Equal to PIL's whole resize then crop within one level (exactly where PIL resamples
+    horizontally first; recent PIL starts with the vertical pass when it shrinks height more)."""
+    nw, nh, left, top = plan
+    a = np.asarray(img)
+    ylo, wy = _taps(a.shape[0], nh, top, r)
+    xlo, wx = _taps(a.shape[1], nw, left, r)
+    y0, y1 = int(ylo[0]), int(min(a.shape[0], ylo[-1] + wy.shape[1]))
+    rows = _resample(a[y0:y1], xlo, wx, axis=1)              # only the rows the crop needs
+    return Image.fromarray(_resample(rows, ylo - y0, wy, axis=0), img.mode)
+
+
+def eval_crop(img: Image.Image, resolution: int, crop_pct: float = 0.875) -> Image.Image:
+    """The ``r x r`` pixels of the validation view (resized and centre-cropped, before scaling).
+
+    Work is bounded by the view, not by the image's shape: when resizing the whole image would make
+    more than :data:`MAX_RESIZED_PIXELS` pixels (and more than the image has: a 50000 x 1 strip
+    would become 12.8M x 256), only the crop is computed (:func:`_resized_crop`)."""
+    w, h = img.size
+    plan = resize_plan(w, h, resolution, crop_pct)
+    if plan[0] * plan[1] > max(MAX_RESIZED_PIXELS, w * h):
+        return _resized_crop(img.convert("RGB"), plan, resolution)
+    resized = TF.resize(img, int(round(resolution / crop_pct)), interpolation=BILINEAR, antialias=True)
+    return TF.center_crop(resized, [resolution, resolution])
+
+
 def eval_view(img: Image.Image, resolution: int, mean: Sequence[float], std: Sequence[float],
               crop_pct: float = 0.875) -> torch.Tensor:
-    """The validation view of one decoded image at one resolution: a [3, r, r] float tensor."""
-    resized = TF.resize(img, int(round(resolution / crop_pct)), interpolation=BILINEAR, antialias=True)
-    return normalize(TF.center_crop(resized, [resolution, resolution]), mean, std)
+    """The validation view of one decoded image at one resolution: a [3, r, r] float tensor
+    (:func:`eval_crop`, scaled to [0, 1] and normalised)."""
+    return normalize(eval_crop(img, resolution, crop_pct), mean, std)
 
 
 def eval_batch(images: Sequence[Image.Image], resolution: int, mean, std, crop_pct: float = 0.875,

@@ -33,7 +33,8 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from .policy import DEFAULT_LATENCY_METRIC, DEFAULT_TOP_BATTERY_PCT, Policy, default_policy
+from . import jsonio
+from .policy import DEFAULT_LATENCY_METRIC, DEFAULT_TOP_BATTERY_PCT, Policy, check_profile, default_policy
 
 PROFILE_FORMAT = "rsnet-edge-device-profile"
 PROFILE_VERSION = 1
@@ -45,17 +46,15 @@ def read_profile(profile: str | os.PathLike | dict, artifact: str | None = None,
     artifact in a bench JSON, as :func:`rsnet_edge.policy.decide` takes it (``profile=``).
 
     Picks the entry whose file name is ``artifact`` and/or whose backend is ``backend`` (the first
-    shared artifact when neither is given). Raises ValueError (one line naming the file)."""
+    shared artifact when neither is given). The file is read within :mod:`rsnet_edge.jsonio`'s limits
+    and every latency (``*_ms``) goes through the policy's own rule
+    (:func:`rsnet_edge.policy.check_profile`: NaN, infinities and negatives refused). Raises
+    ValueError (one line naming the file and the value)."""
     where = "profile" if isinstance(profile, dict) else str(profile)
     if isinstance(profile, dict):
         data = profile
     else:
-        try:
-            data = json.loads(Path(profile).read_text())
-        except OSError as e:
-            raise ValueError(f"cannot read device profile {where}: {e.strerror or e}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"device profile {where} is not valid JSON: {e}") from None
+        data = jsonio.read(profile, f"device profile {where}")
     if not isinstance(data, dict) or data.get("format") != PROFILE_FORMAT:
         raise ValueError(f"{where} is not a bench/run_device.py device profile")
     arts = data.get("artifacts", [])
@@ -71,16 +70,16 @@ def read_profile(profile: str | os.PathLike | dict, artifact: str | None = None,
     prof = cands[0].get("profile")
     if not isinstance(prof, dict):
         raise ValueError(f"{where}: artifact {cands[0].get('artifact')!r} has no 'profile' object")
-    out = {}
     for r, d in prof.items():
         try:
-            key = int(r)
+            int(r)
         except (TypeError, ValueError):
             raise ValueError(f"{where}: profile key {r!r} is not a resolution") from None
         if not isinstance(d, dict):
             raise ValueError(f"{where}: profile[{r!r}] must be an object")
-        out[key] = {k: v for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return out
+    check_profile(prof, ("*_ms",), f"{where}: {cands[0].get('artifact')!r} profile")
+    return {int(r): {k: v for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            for r, d in prof.items()}
 
 
 def frontier(resolutions: list[int], latency: Mapping[int, float],
@@ -157,6 +156,7 @@ def policy_from_profile(resolutions: list[int], profile: Mapping[int, Mapping[st
                         metric: str = DEFAULT_LATENCY_METRIC,
                         top_battery: float = DEFAULT_TOP_BATTERY_PCT) -> Policy:
     """A :class:`Policy` for ``resolutions`` from measured latencies (see the module docstring)."""
+    check_profile(profile, (metric, "*_ms"))           # the policy's own rule for latencies
     rs = sorted(int(r) for r in resolutions)[::-1]
     lat = {r: float(profile[r][metric]) for r in rs if r in profile and metric in profile[r]}
     if len(lat) < 1:

@@ -60,6 +60,7 @@ from typing import BinaryIO, Iterable, Sequence
 
 import numpy as np
 
+from . import jsonio
 from .backends import for_rsfold_inner, rsfold_inners
 
 MAGIC = b"RSFOLD01"
@@ -198,8 +199,8 @@ class Output:
 def parse_header(raw: bytes, n_payload: int, name: str) -> tuple[str, list[Output]]:
     """(inner, outputs) of a header, every bound checked (see the module docstring)."""
     try:
-        head = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        head = jsonio.loads(raw, f"{name} header", max_bytes=MAX_HEADER_BYTES)
+    except jsonio.JsonError:
         raise RsfoldError(f"{name} has a corrupt header") from None
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         raise RsfoldError(f"{name} is not an rsnet-edge RSFOLD artifact")
@@ -430,6 +431,8 @@ def main(argv=None) -> int:
         src, out = Path(a.artifact), Path(a.out)
         if not src.exists():
             raise RsfoldError(f"{src} does not exist")
+        if not src.is_file():
+            raise RsfoldError(f"{src} is not a file")
         box = Container.open(src)
         picked = [box.output_for(a.entry)] if a.entry else box.outputs
         folder = len(picked) > 1

@@ -283,7 +283,7 @@ def _sidecar(p: Path, spec: backends.Backend | None, verify: bool) -> Manifest |
     try:
         sidecar = read_sidecar(p)
     except ManifestError as e:
-        raise RuntimeLoadError(f"{side.name}: {one_line(e)}") from None
+        raise RuntimeLoadError(one_line(e)) from None          # names the sidecar
     except OSError as e:
         raise RuntimeLoadError(f"{side.name}: cannot read it ({e.strerror or e})") from None
     if spec is not None and sidecar.backend != spec.name:

@@ -295,12 +295,26 @@ def test_shared_manifest_vectors_python(case):
         assert str(e.value) == case["error"]
 
 
+@pytest.mark.parametrize("case", json.loads(BAD_MANIFESTS.read_text())["json_cases"], ids=lambda c: c["name"])
+def test_shared_manifest_json_vectors_python(case):
+    """Raw manifest texts (issue 21 item 8): too deep, a number too long, too large -> the same one
+    line as the Java reader (ManifestVectorsTest.sharedJsonVectors), never a RecursionError."""
+    from rsnet_edge.manifest import Manifest, ManifestError
+    text = "".join(piece * times for piece, times in case["text"])
+    with pytest.raises(ManifestError) as e:
+        Manifest.from_json(text)
+    assert str(e.value) == case["error"]
+    with pytest.raises(ManifestError) as e:                  # the same from UTF-8 bytes
+        Manifest.from_json(text.encode())
+    assert str(e.value) == case["error"]
+
+
 @needs_jvm
 def test_shared_manifest_vectors_java_and_a_mutated_vector_fails(tmp_path):
     p = run_java("ManifestVectorsTest")
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-4000:]
-    assert f"cases from {BAD_MANIFESTS}" in out
+    assert f"cases from {BAD_MANIFESTS}" in out and f"json cases from {BAD_MANIFESTS}" in out
     # the Java test really compares: an expectation the code does not produce fails it
     root = tmp_path / "repo"
     (root / "tests" / "data").mkdir(parents=True)

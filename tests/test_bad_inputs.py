@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -112,12 +113,72 @@ def ws(tmp_path_factory):
     w["runner"] = d / "executor_runner"
     w["runner"].write_bytes(b"\x7fELF fake runner")
     w["profile"] = d / "bench.json"
-    w["profile"].write_text(json.dumps({
-        "format": "rsnet-edge-device-profile", "version": 1, "device": {"where": "host"},
-        "artifacts": [{"artifact": "v.pte", "backend": "executorch", "kind": "shared",
-                       "resolutions": [96, 64], "profile": {"96": {"p50_ms": 9.0, "p90_ms": 10.0},
-                                                            "64": {"p50_ms": 4.0, "p90_ms": 5.0}}}]}))
+    w["profile"].write_text(json.dumps(_profile(10.0)))
+    _hardening_inputs(w, d, pte)                      # issue 21
     return w
+
+
+def _profile(p90_96) -> dict:
+    return {"format": "rsnet-edge-device-profile", "version": 1, "device": {"where": "host"},
+            "artifacts": [{"artifact": "v.pte", "backend": "executorch", "kind": "shared",
+                           "resolutions": [96, 64], "profile": {"96": {"p50_ms": 9.0, "p90_ms": p90_96},
+                                                                "64": {"p50_ms": 4.0, "p90_ms": 5.0}}}]}
+
+
+DEEP = "[" * 200_000                      # issue 21 item 8: a RecursionError for Python's json module
+
+
+def _with_sidecar_text(src: Path, d: Path, name: str, text: str | None) -> Path:
+    """A copy of an artifact whose sidecar manifest is ``text`` (None: no sidecar written)."""
+    p = d / name
+    shutil.copy(src, p)
+    if text is not None:
+        sidecar_path(p).write_text(text)
+    return p
+
+
+def _hardening_inputs(w: dict, d: Path, pte: Path) -> None:
+    """The bad inputs of issue 21 (bounded work, one rule for policy numbers, load's one error type)."""
+    import struct
+
+    import torch
+
+    from rsnet_edge import rsfold
+
+    w["rsfold"] = A.copy_with_sidecar(A.artifact("executorch", "shared"), d, "v.pte.rsfold")
+    w["deep_side"] = _with_sidecar_text(pte, d, "deep.pte", DEEP)
+    w["digits_side"] = _with_sidecar_text(pte, d, "digits.pte", '{"format": ' + "7" * 5000 + "}")
+    w["dir_side"] = _with_sidecar_text(pte, d, "dirside.pte", None)
+    sidecar_path(w["dir_side"]).mkdir()
+    w["zero_side"] = _with_sidecar_text(pte, d, "zero.pte", None)
+    sidecar_path(w["zero_side"]).symlink_to("/dev/zero")
+    w["deep_rsfold"] = d / "deep.pte.rsfold"                 # an RSFOLD header nested 200,000 deep
+    w["deep_rsfold"].write_bytes(rsfold.MAGIC + struct.pack("<Q", len(DEEP)) + DEEP.encode())
+    for tag, value in (("nan", float("nan")), ("negative", -2.0), ("infinite", float("inf"))):
+        w[f"profile_{tag}"] = d / f"bench_{tag}.json"        # json.dumps writes NaN / Infinity
+        w[f"profile_{tag}"].write_text(json.dumps(_profile(value)))
+    w["profile_deep"] = d / "bench_deep.json"
+    w["profile_deep"].write_text('{"format": "rsnet-edge-device-profile", "artifacts": ' + DEEP)
+    w["trace_deep"] = d / "trace_deep.json"
+    w["trace_deep"].write_text(DEEP)
+    sd = torch.load(w["init_mbv2"], weights_only=True)        # --init weights with a NaN in one tensor
+    sd["features.0.0.weight"][0, 0, 0, 0] = float("nan")
+    w["init_nan"] = d / "init_nan.pth"
+    torch.save(sd, w["init_nan"])
+    w["init_evil"] = d / "init_evil.pth"                      # a pickle that would run a command
+    w["init_evil"].write_bytes(pickle.dumps({"features.0.0.weight": _Evil()}, protocol=2))
+    onnx96 = A.artifact("onnx", "shared", resolutions=[96])   # a 96 px ONNX under a manifest saying 64
+    w["onnx64"] = _manifest_variant(onnx96, d, "m64.onnx", _say_64)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/INJECTED",))
+
+
+def _say_64(m: dict) -> None:
+    m["entries"] = [dict(m["entries"][0], resolution=64, entry="forward_64")]
+    m["default_resolution"], m["policy"] = 64, {}
 
 
 def _digest(d: Path) -> dict[str, str]:
@@ -269,6 +330,53 @@ CASES = [
           ("no-calib", lambda w: ["--dtype", "int8"], "needs --calib DIR"),
           ("calib-without-int8", lambda w: ["--calib", w["data"] / "train"], "--calib is for --dtype int8"),
       ]],
+    # issue 21 item 5: one rule for every number that reaches a policy; --write changes nothing
+    *[(f"profile-write-{tag}-latency", (lambda key: lambda w: [
+        "rsnet_edge.profile", w["pte"], "--profile", w[key], "--write"])(f"profile_{tag}"), 2,
+       f"bench_{tag}.json: 'v.pte' profile['96']['p90_ms'] must be a non-negative number, got {shown}", [])
+      for tag, shown in (("nan", "nan"), ("negative", "-2.0"), ("infinite", "inf"))],
+    ("predict-budget-nan-profile", lambda w: ["rsnet_edge.predict", w["ckpt"], w["img"], "--latency-budget", "5",
+                                              "--profile", w["profile_nan"]], 2,
+     "bench_nan.json: 'v.pte' profile['96']['p90_ms'] must be a non-negative number, got nan", []),
+    # item 7: the rsfold CLI checks its output against the artifact AND its sidecar manifest
+    ("rsfold-out-is-own-manifest", lambda w: ["rsnet_edge.rsfold", w["rsfold"], sidecar_path(w["rsfold"])], 2,
+     "v.pte.rsfold.manifest.json is the input", []),
+    ("rsfold-missing-input", lambda w: ["rsnet_edge.rsfold", w["dir"] / "nope.pte.rsfold", w["dir"] / OUT / "n.pte"],
+     2, "nope.pte.rsfold does not exist", [f"{OUT}/n.pte"]),
+    # item 8: every JSON reader bounded in size, depth and digits (one line, exit 2)
+    ("predict-deep-sidecar", lambda w: ["rsnet_edge.predict", w["deep_side"], w["img"]], 2,
+     "deep.pte.manifest.json is nested deeper than 64 levels", []),
+    ("predict-5000-digit-sidecar", lambda w: ["rsnet_edge.predict", w["digits_side"], w["img"]], 2,
+     "digits.pte.manifest.json has a number longer than 100 digits", []),
+    ("profile-deep-json", lambda w: ["rsnet_edge.profile", w["pte"], "--profile", w["profile_deep"]], 2,
+     "bench_deep.json is nested deeper than 64 levels", []),
+    ("demo-deep-trace", lambda w: ["rsnet_edge.demo", w["pte"], "--trace", w["trace_deep"]], 2,
+     "trace_deep.json is nested deeper than 64 levels", []),
+    ("predict-deep-rsfold-header", lambda w: ["rsnet_edge.predict", w["deep_rsfold"], w["img"]], 2,
+     "deep.pte.rsfold has a corrupt header", []),
+    ("rsfold-cli-deep-header", lambda w: ["rsnet_edge.rsfold", w["deep_rsfold"], w["dir"] / OUT / "d.pte"], 2,
+     "deep.pte.rsfold has a corrupt header", [f"{OUT}/d.pte"]),
+    # item 9 (and 15): a sidecar that is a folder, or a link to /dev/zero (read with a limit)
+    ("predict-sidecar-is-folder", lambda w: ["rsnet_edge.predict", w["dir_side"], w["img"]], 2,
+     "dirside.pte.manifest.json is a folder", []),
+    ("predict-sidecar-dev-zero", lambda w: ["rsnet_edge.predict", w["zero_side"], w["img"]], 2,
+     "zero.pte.manifest.json is not a regular file", []),
+    # item 11: an ONNX model whose input shape is not what its manifest says: one line, no traceback
+    ("predict-onnx-shape-mismatch", lambda w: ["rsnet_edge.predict", w["onnx64"], w["img"], "--no-verify"], 2,
+     "m64.onnx takes input [1, 3, 96, 96], not [1, 3, 64, 64]", []),
+    # item 15: --init a folder, weights with NaN (no lr blamed, no log left), a refusal's whole reason
+    *[(f"train-init-{tag}", (lambda key: lambda w: [
+        "training.train", "--data", w["data"], "--out", w["dir"] / OUT / "init.pt", "--width-mult", "0.35",
+        "--resolutions", "64", "48", "--epochs", "1", "--batch-size", "4", "--workers", "0", "--no-progress",
+        "--init", w[key]])(key), 2, needle, [f"{OUT}/init.pt", f"{OUT}/init.pt.log.jsonl"])
+      for tag, key, needle in [
+          ("folder", "a_dir", "a_folder is a folder; give the state dict or checkpoint file"),
+          ("nan-weights", "init_nan", "tensor 'features.0.0.weight' holds NaN or infinite values"),
+          ("pickle-reason-whole", "init_evil",
+           "refused it: Trying to load unsupported GLOBAL posix.system whose module posix is blocked."),
+      ]],
+    ("bench-threads-negative", lambda w: ["bench.run_device", w["pte"], "--threads", "-1", "--out-dir",
+                                          w["dir"] / OUT / "bt"], 2, "--threads must be >= 1, got -1", [f"{OUT}/bt"]),
 ]
 
 
@@ -546,3 +654,127 @@ def test_verify_is_quiet_by_default(ws, tmp_path):
     both = r.stdout + r.stderr
     assert not [n for n in noise if n in both], both[-3000:]
     assert r.stdout.strip().endswith("OK") and "size" in r.stdout
+
+
+# ------------------------------------------------------------- bounded work on any input (21)
+def test_thin_image_bounded_memory(ws, tmp_path):
+    """Issue 21 item 1: a 20000 x 1 image (file or camera frame) would resize to 2.2M x 110 pixels
+    (about 1 GB) before the 96 px crop; only the crop is computed now, from the same predict."""
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (20_000, 1), (200, 30, 30)).save(thin)
+    code = ("import resource, sys, numpy as np\n"
+            "from rsnet_edge.predict import main\n"
+            "from rsnet_edge.runtime import load\n"
+            "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
+            "assert main([sys.argv[1], sys.argv[2]]) == 0           # warm: model, first inference\n"
+            "base = peak()\n"
+            "assert main([sys.argv[1], sys.argv[3]]) == 0\n"
+            "clf = load(sys.argv[1])\n"
+            "out = clf.predict(np.full((20_000, 1, 3), 90, np.uint8)) + clf.predict(np.zeros((1, 20_000), np.uint8))\n"
+            "assert len(out) == 2\n"
+            "print('GROWTH_MB', peak() - base)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(ws["ckpt"]), str(ws["img"]), str(thin)], cwd=ROOT,
+                       env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    growth = int(r.stdout.split("GROWTH_MB")[-1])
+    assert growth < 100, f"peak memory grew by {growth} MB for a 20000 x 1 image"
+
+
+@pytest.mark.parametrize("size,r,crop_pct", [((3000, 2), 32, 0.875), ((2, 2500), 24, 1.0), ((700, 5), 40, 0.5),
+                                             ((45, 301), 16, 0.9), ((301, 203), 32, 0.5)])
+def test_crop_only_view_is_the_resized_crop(monkeypatch, size, r, crop_pct):
+    """The crop-only path (forced here for small images) computes PIL's own filter for the crop's
+    pixels: the same view as resizing the whole image then cropping, within one level of 255 (PIL
+    may run its vertical pass first, rounding in the other order)."""
+    from torchvision.transforms import functional as TF
+
+    img = Image.fromarray(np.random.default_rng(sum(size)).integers(0, 256, (size[1], size[0], 3), np.uint8))
+    want = np.asarray(TF.center_crop(TF.resize(img, int(round(r / crop_pct)), antialias=True), [r, r]), np.int16)
+    monkeypatch.setattr(P, "MAX_RESIZED_PIXELS", 0)
+    got = np.asarray(P.eval_crop(img, r, crop_pct), np.int16)
+    assert got.shape == want.shape == (r, r, 3)
+    assert np.abs(got - want).max() <= 1 and np.abs(got - want).mean() < 0.05
+
+
+def test_calibration_keeps_views_not_photos(tmp_path):
+    """Issue 21 item 10: int8 calibration decodes one image at a time and keeps its r x r views at the
+    converted resolutions (exactly the eval views of the full image), never the decoded photo."""
+    import torch
+
+    from converters.quantize import calibration_batches, load_calibration
+
+    for k in range(3):
+        Image.fromarray(np.random.default_rng(k).integers(0, 256, (900, 1200, 3), np.uint8)).save(tmp_path / f"p{k}.jpg")
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    cal = load_calibration(tmp_path, 8, resolutions=[64, 48], crop_pct=0.875)
+    assert len(cal.images) == 3
+    for im in cal.images:
+        assert im.image is None and sorted(c.size for c in im.crops.values()) == [(48, 48), (64, 64)]
+    for r in (64, 48):
+        full = torch.stack([P.eval_view(P.load_rgb(f), r, mean, std) for f in cal.files])
+        assert torch.equal(next(calibration_batches(cal, r, mean, std, 0.875)), full)
+    big = tmp_path / "big"
+    big.mkdir()
+    Image.new("RGB", (4000, 2400), (10, 120, 200)).save(big / "b.jpg")
+    kept = load_calibration(big, 1).images[0].image      # no resolutions: reduced to what 1024 px needs
+    assert kept is not None and 1170 <= min(kept.size) < 2 * 1170
+
+
+def test_failed_bench_write_keeps_the_previous_bench_json(tmp_path):
+    """Issue 21 item 6: under a file size limit the write of bench.json fails; the previous file
+    stays whole, no temp file is left, and the one error line names bench.json."""
+    out = tmp_path / "bench"
+    out.mkdir()
+    old = json.dumps({"format": "rsnet-edge-device-profile", "previous": True})
+    (out / "bench.json").write_text(old)
+    code = ("import resource, sys\n"
+            "from pathlib import Path\n"
+            "from bench.report import write_outputs\n"
+            "from rsnet_edge.cli import run\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+            "profile = {'format': 'rsnet-edge-device-profile', 'device': {}, 'artifacts': [], 'pad': 'x' * 20000}\n"
+            "sys.exit(run(lambda: write_outputs(Path(sys.argv[1]), [{'where': 'host'}], profile)))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env=subprocess_env(PYTHONDONTWRITEBYTECODE="1"))
+    assert r.returncode == 2, r.stderr[-3000:]
+    line = error_line(r.stderr)
+    assert str(out / "bench.json") in line and "File too large" in line, line
+    assert (out / "bench.json").read_text() == old
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+
+
+LOAD_REFUSALS = [   # (id, ws key, substring): rsnet_edge.load raises RuntimeLoadError, never another type
+    ("deep-sidecar", "deep_side", "nested deeper than 64 levels"),
+    ("5000-digit-sidecar", "digits_side", "has a number longer than 100 digits"),
+    ("sidecar-is-folder", "dir_side", "is a folder"),
+    ("sidecar-is-dev-zero", "zero_side", "is not a regular file"),
+    ("deep-rsfold-header", "deep_rsfold", "has a corrupt header"),
+]
+
+
+@pytest.mark.parametrize("name,key,needle", LOAD_REFUSALS, ids=[c[0] for c in LOAD_REFUSALS])
+def test_load_raises_only_runtime_load_error(ws, name, key, needle):
+    with pytest.raises(RuntimeLoadError) as ei:
+        load(ws[key])
+    assert needle in str(ei.value) and "\n" not in str(ei.value)
+
+
+@pytest.mark.parametrize("value", [[], {"r": 96}, 96.0])
+def test_default_resolution_of_another_type_is_a_manifest_error(ws, tmp_path, value):
+    p = _manifest_variant(ws["pte"], tmp_path, "dr.pte", lambda m: m.update(default_resolution=value))
+    with pytest.raises(RuntimeLoadError, match="default_resolution"):
+        load(p)
+
+
+def test_onnx_shape_mismatch_at_run_is_runtime_load_error(ws):
+    clf = load(ws["onnx64"], verify=False)
+    with pytest.raises(RuntimeLoadError, match=r"takes input \[1, 3, 96, 96\], not \[1, 3, 64, 64\]"):
+        clf.predict(ws["img"])
+
+
+def test_predict_is_quiet_by_default(ws, tmp_path):
+    """Issue 21 item 15: ExecuTorch's cpuinfo lines (written when the first method loads) stay hidden
+    unless --verbose."""
+    r = run_cli(["rsnet_edge.predict", ws["pte"], ws["img"]])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "cpuinfo" not in r.stdout + r.stderr and not r.stderr.strip(), r.stderr[-2000:]

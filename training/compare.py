@@ -44,6 +44,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from rsnet_edge import jsonio
 from rsnet_edge.checkpoint import CheckpointError, load_model
 from rsnet_edge.manifest import atomic_write_bytes
 from rsnet_edge.models import DEFAULT_RESOLUTIONS, normalize_resolutions
@@ -319,7 +320,7 @@ def run(a: argparse.Namespace, extra: list[str]) -> dict:
         rpath = out / "results" / f"{spec['file']}.json"
         head = f"[{i}/{len(jobs)}] {spec['label']} ({spec['file']}, resolutions {spec['resolutions']})"
         if rpath.is_file():
-            r = json.loads(rpath.read_text())
+            r = jsonio.read(rpath)
             if {k: (r.get("settings") or {}).get(k) for k in settings} != settings:
                 raise ValueError(f"{rpath} was made with other settings ({r.get('settings')}); "
                                  f"use another --out-dir")

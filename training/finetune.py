@@ -22,25 +22,38 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rsnet_edge.checkpoint import FORMAT, validate_checkpoint
+from rsnet_edge.checkpoint import FORMAT, load_error_reason, validate_checkpoint
 from rsnet_edge.models import load_rsnet_state_dict, load_single_state_dict, model_resolutions
 
 
 def read_init_file(path: str | os.PathLike):
     p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"--init {p} is a folder; give the state dict or checkpoint file")
     if not p.is_file():
         raise ValueError(f"--init {p}: no such file")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is one error line
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise ValueError(f"--init {p} is not a readable state dict or checkpoint: {first}") from None
+    except Exception as e:  # noqa: BLE001 - any unreadable file is one error line (never cut)
+        raise ValueError(f"--init {p} is not a readable state dict or checkpoint: "
+                         f"{load_error_reason(e)}") from None
+
+
+def non_finite_tensor(sd: dict) -> str | None:
+    """The name of the first floating-point tensor of a state dict holding NaN or infinity."""
+    return next((k for k, v in sd.items()
+                 if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()), None)
 
 
 def init_model(model: nn.Module, path: str | os.PathLike, arch: str) -> list[str]:
     """Load ``path`` into ``model`` (an RS-Net of ``arch``); returns the notice lines to print."""
     p = Path(path)
     obj = read_init_file(p)
+    sd = obj.get("state_dict") if isinstance(obj, dict) and obj.get("format") == FORMAT else obj
+    bad = non_finite_tensor(sd) if isinstance(sd, dict) else None
+    if bad is not None:                   # refused before anything is written (no empty log)
+        raise ValueError(f"--init {p}: tensor {bad!r} holds NaN or infinite values; these weights "
+                         f"cannot start a run")
     try:
         if isinstance(obj, dict) and obj.get("format") == FORMAT:
             validate_checkpoint(obj, f"--init {p}")

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rsnet_edge import jsonio
 from rsnet_edge.checkpoint import CheckpointError, save_checkpoint, versions
 from training.config import RESUME_KEYS, config_record, resume_args
 
@@ -125,8 +126,9 @@ class TrainState:
         scheduler.load_state_dict(ts["scheduler"])
         if ts.get("scaler"):
             scaler.load_state_dict(ts["scaler"])
+        history = jsonio.loads(ts["history"], "the checkpoint's train_state history")   # bounded
         st = cls(epoch=int(ts["epoch"]), batch=int(ts["batch"]), step=int(ts["step"]),
-                 history=json.loads(ts["history"]), elapsed=float(ts.get("elapsed_s", 0.0)),
+                 history=history, elapsed=float(ts.get("elapsed_s", 0.0)),
                  sums={k: float(v) for k, v in ts["epoch_sums"].items()},
                  batches=int(ts["epoch_batches"]), skipped=int(ts["epoch_skipped"]),
                  finished=bool(ts.get("finished")))

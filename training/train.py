@@ -54,6 +54,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD, CheckpointError
+from rsnet_edge.files import atomic_write_bytes
 from rsnet_edge.flops import count_madds_all
 from rsnet_edge.models import create_model, head_name, param_counts, zero_init_residual
 from training.config import build_parser, resolve_defaults, resume_args
@@ -259,8 +260,7 @@ def train(cfg: argparse.Namespace) -> dict | None:
         print(f"params: {counts['total']:,} = single model {counts['single']:,} + (S-1) x "
               f"{counts['bn_per_resolution']:,} BN affine parameters")
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.log).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.log).write_text("".join(json.dumps(rec) + "\n" for rec in st.history))
+        Path(cfg.log).parent.mkdir(parents=True, exist_ok=True)    # written after each epoch
         if resume is not None:
             print(f"resumed at epoch {st.epoch + 1}, batch {st.batch}/{steps_per_epoch}, step {st.step}")
 
@@ -292,8 +292,9 @@ def train(cfg: argparse.Namespace) -> dict | None:
         st.new_epoch()
         st.epoch, st.batch = epoch + 1, 0
         if is_main:
-            with open(cfg.log, "a") as f:
-                f.write(json.dumps(rec) + "\n")
+            # the whole history, atomically: a run that stops before its first epoch leaves no
+            # empty log (and a previous run's log stays until this one has a record to replace it)
+            atomic_write_bytes(cfg.log, "".join(json.dumps(r) + "\n" for r in st.history).encode())
             accs = "  ".join(f"{k}:{v['top1']:.1f}" for k, v in metrics.items())
             print(f"epoch {epoch + 1}: loss {rec['loss']['total']:.3f}" + (f"  top-1 {accs}" if accs else "")
                   + (f"  (skipped {ep_skipped} unreadable train image(s))" if ep_skipped else ""), flush=True)

@@ -139,24 +139,22 @@ def checkpoint() -> Path:
 
 
 def artifact(backend: str, weights: str = "affine", resolutions=None) -> Path:
-    """The cached ``tiny.<suffix>`` for ``backend`` ("executorch" | "tflite"), built on first use: a
-    plain stock-runtime file (``affine``, or ``folded``); the compact fold-at-load form (``shared``)
-    is ``tiny.<suffix>.rsfold``."""
+    """The cached ``tiny.<suffix>`` for ``backend`` ("executorch" | "tflite" | "onnx"), built on first
+    use: a plain stock-runtime file (``affine``, or ``folded``); the compact fold-at-load form
+    (``shared``) is ``tiny.<suffix>.rsfold`` where the backend has one (ONNX: a plain ``.onnx``)."""
     from converters import pipeline
+    from rsnet_edge import backends
 
-    suffix = {"executorch": ".pte", "tflite": ".tflite"}[backend]
+    spec = backends.get(backend)
     ck = checkpoint()
     d = cache_dir()
     tag = "" if weights in ("affine", "shared") and not resolutions else f".{weights}" + (
         "_" + "_".join(map(str, resolutions)) if resolutions else "")
-    out = d / f"tiny{tag}{suffix}{'.rsfold' if weights == 'shared' else ''}"
+    out = d / f"tiny{tag}{spec.shipped_suffix(weights)}"
     with _locked(d):
         if not out.exists() or not (out.parent / (out.name + ".manifest.json")).exists():
-            if backend == "executorch":
-                from converters.executorch import lower
-            else:
-                from converters.tflite import lower
-            pipeline.convert(backend, lower, ck, out, resolutions=resolutions, weights=weights, quiet=True)
+            pipeline.convert(backend, spec.converter_lower(), ck, out, resolutions=resolutions, weights=weights,
+                             quiet=True)
     return out
 
 

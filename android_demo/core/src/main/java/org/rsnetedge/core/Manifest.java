@@ -164,6 +164,8 @@ public final class Manifest {
 
   // ------------------------------------------------------------------------------ parsing
   public static Manifest fromJson(String text) {
+    String refused = Json.shapeError(text, "manifest");
+    if (refused != null) throw new ManifestException(refused);
     JsonElement e;
     try {
       e = JsonParser.parseString(text);

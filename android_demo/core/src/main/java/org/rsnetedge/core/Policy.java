@@ -75,6 +75,8 @@ public final class Policy {
 
   // ------------------------------------------------------------------------------ parsing
   public static Policy fromJson(String json) {
+    String refused = Json.shapeError(json, "policy");
+    if (refused != null) throw new PolicyException(refused);
     JsonElement e;
     try {
       e = JsonParser.parseString(json);

@@ -47,4 +47,32 @@ public class ManifestVectorsTest {
     }
     System.out.println("ManifestVectorsTest: " + n + " cases from " + f);
   }
+
+  /** "json_cases": raw texts (deep, long numbers, huge) refused with Python's line, no stack overflow. */
+  @Test
+  public void sharedJsonVectors() {
+    File f = TestData.file("bad_manifest_vectors.json");
+    JsonArray cases =
+        JsonParser.parseString(TestData.read(f)).getAsJsonObject().getAsJsonArray("json_cases");
+    int n = 0;
+    for (JsonElement ce : cases) {
+      JsonObject c = ce.getAsJsonObject();
+      String name = c.get("name").getAsString();
+      StringBuilder text = new StringBuilder();
+      for (JsonElement part : c.getAsJsonArray("text")) {
+        String piece = part.getAsJsonArray().get(0).getAsString();
+        int times = part.getAsJsonArray().get(1).getAsInt();
+        for (int i = 0; i < times; i++) text.append(piece);
+      }
+      String want = c.get("error").getAsString();
+      try {
+        Manifest.fromJson(text.toString());
+        fail(f + ": json case '" + name + "' accepted, expected: " + want);
+      } catch (ManifestException e) {
+        assertEquals(f + ": json case '" + name + "'", want, e.getMessage());
+      }
+      n++;
+    }
+    System.out.println("ManifestVectorsTest: " + n + " json cases from " + f);
+  }
 }
