@@ -26,6 +26,17 @@ def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float:
     return statistics.median(a[k] / b[k] for k in range(n))
 
 
+def size_ratio(shipped_bytes: int, single_bytes: int) -> float:
+    """What the artifact ships / what one single-resolution export ships (> 1: the artifact is larger)."""
+    return shipped_bytes / single_bytes
+
+
+def low_high_ratio(samples: dict[int, Sequence[float]], low: int, high: int) -> tuple[float, float]:
+    """latency(low) / latency(high) of one artifact: by p50 and by min (< 1: the low resolution is faster)."""
+    return (statistics.median(samples[low]) / statistics.median(samples[high]),
+            min(samples[low]) / min(samples[high]))
+
+
 def summary_table(shared: Sequence[Loaded], baselines: dict[Path, dict[int, Loaded]]) -> list[str]:
     """One row per shared artifact: shipped size and latency per resolution against the folded
     single-resolution exports of the same backend, from this run."""
@@ -37,7 +48,8 @@ def summary_table(shared: Sequence[Loaded], baselines: dict[Path, dict[int, Load
     for it in shared:
         b = baselines.get(it.path, {})
         top = b.get(it.resolutions[0])
-        size = f"{it.shipped_bytes / top.shipped_bytes:.3f}x" if top is not None and top.shipped_bytes else "-"
+        size = (f"{size_ratio(it.shipped_bytes, top.shipped_bytes):.3f}x"
+                if top is not None and top.shipped_bytes else "-")
         cells = []
         for r in rs_all:
             if r in b and it.best.get(r) and b[r].best.get(r):
@@ -90,7 +102,7 @@ def ratio_lines(shared: Loaded, baselines: dict[int, Loaded]) -> tuple[list[str]
     rs = shared.resolutions
     top = baselines.get(rs[0])
     if top is not None and top.shipped_bytes:
-        ratios["shipped_vs_single"] = shared.shipped_bytes / top.shipped_bytes
+        ratios["shipped_vs_single"] = size_ratio(shared.shipped_bytes, top.shipped_bytes)
         ratios["shipped_bytes"], ratios["single_bytes"] = shared.shipped_bytes, top.shipped_bytes
         lines.append(f"[{shared.backend}] {shared.path.name} ships {shared.shipped_bytes} bytes = "
                      f"{ratios['shipped_vs_single']:.3f} x one single-resolution export ({top.shipped_bytes} "
@@ -107,8 +119,7 @@ def ratio_lines(shared: Loaded, baselines: dict[int, Loaded]) -> tuple[list[str]
         lines.append(f"[{shared.backend}] first load + first inference: {first:.1f} ms{extra}; a single "
                      f"export: {statistics.median(loads):.1f} ms")
     if len(rs) >= 2 and rs[0] in p50 and rs[-1] in p50:
-        q = p50[rs[-1]] / p50[rs[0]]
-        q_min = min(shared.samples[rs[-1]]) / min(shared.samples[rs[0]])
+        q, q_min = low_high_ratio(shared.samples, rs[-1], rs[0])
         ratios["low_vs_high"] = {"low": rs[-1], "high": rs[0], "ratio": q, "ratio_min": q_min}
         lines.append(f"[{shared.backend}] latency({rs[-1]})/latency({rs[0]}): {q:.3f} (by min "
                      f"{q_min:.3f})")

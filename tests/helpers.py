@@ -1,5 +1,6 @@
 """What every test module shares: the repo root, the environment and runner of CLI subprocesses, the
-one-error-line check, and a random RS-Net checkpoint maker."""
+one-error-line check, the eval view and softmax written by hand (independent references), and a
+random RS-Net checkpoint maker."""
 
 from __future__ import annotations
 
@@ -43,6 +44,52 @@ def error_line(stderr: str) -> str:
     assert lines[0].startswith("error: ") or ": error: " in lines[0], stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
     return lines[0]
+
+
+def pil_eval_view(img, r: int, crop_pct: float, mean, std):
+    """The documented eval recipe written with PIL and numpy alone (never rsnet_edge.preprocess):
+    shorter side to round(r / crop_pct) (bilinear; PIL's resize antialiases when it shrinks),
+    centre crop r x r, /255, normalise. A CHW float32 numpy array."""
+    import numpy as np
+    from PIL import Image
+
+    w, h = img.size
+    s = int(round(r / crop_pct))
+    nw, nh = (s, int(s * h / w)) if w <= h else (int(s * w / h), s)
+    im = img.resize((nw, nh), Image.BILINEAR)
+    left, top = int(round((nw - r) / 2.0)), int(round((nh - r) / 2.0))
+    a = np.asarray(im.crop((left, top, left + r, top + r)), dtype=np.float32) / 255.0
+    a = (a - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return a.transpose(2, 0, 1)
+
+
+def softmax(z):
+    """Row-wise softmax of a numpy array, written out (float64)."""
+    import numpy as np
+
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def hand_probabilities(ckpt_path, images, r: int):
+    """What a checkpoint predicts for image files at resolution ``r``, computed without the runtime:
+    each file opened by PIL (``convert("RGB")``), :func:`pil_eval_view` with the checkpoint's own
+    mean, std and crop_pct, the torch model saved in the checkpoint, :func:`softmax`. The reference
+    for artifacts and CLIs (never ``rsnet_edge.load(ckpt).predict``, which shares their
+    preprocessing)."""
+    import numpy as np
+    from PIL import Image
+
+    from rsnet_edge.checkpoint import load_model
+
+    model, ck = load_model(ckpt_path, interpolate=True)
+    views = []
+    for p in images:
+        with Image.open(p) as im:
+            views.append(pil_eval_view(im.convert("RGB"), r, ck["crop_pct"], ck["mean"], ck["std"]))
+    with torch.no_grad():
+        return softmax(model.eval()(torch.from_numpy(np.stack(views))).numpy())
 
 
 RS = [64, 48]

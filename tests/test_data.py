@@ -109,3 +109,53 @@ def test_crop_scale_bounds_the_crop_area():
     assert min(areas) > 0.8
     with pytest.raises(ValueError, match="--crop-scale"):
         crop_scale(0)
+
+
+# ------------------------------------------------------------------ by hand (issue 22)
+def test_flip_is_horizontal_against_pil_mirrored_by_hand():
+    """A half-white image (left half white, right half black): a crop with ``flip`` is the PIL
+    resize of the same box mirrored left-right by hand (numpy ``[:, ::-1]``), white on the right;
+    without ``flip`` it is the PIL resize itself. A vertical flip would leave it unchanged."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from training.data import Crop, render_crop
+    a = np.zeros((40, 60, 3), np.uint8)
+    a[:, :30] = 255
+    img = Image.fromarray(a, "RGB")
+    box = Crop(top=4, left=6, height=30, width=36, flip=False)     # x 6..42, y 4..34: white x < 30
+    plain = np.asarray(img.crop((6, 4, 42, 34)).resize((24, 24), Image.BILINEAR), dtype=np.int16)
+    mirrored = plain[:, ::-1]
+    got = np.asarray(render_crop(img, box, 24), dtype=np.int16)
+    got_flip = np.asarray(render_crop(img, replace(box, flip=True), 24), dtype=np.int16)
+    assert np.abs(got - plain).max() <= 1
+    assert np.abs(got_flip - mirrored).max() <= 1
+    assert (got_flip[:, -1] == 255).all() and (got_flip[:, 0] == 0).all()   # white moved to the right
+    assert np.abs(got_flip - plain).max() == 255
+
+
+def test_sampler_seeds_differ_between_epochs_and_equal_a_hand_seed_sequence():
+    """The augmentation seed of sample i in epoch e is SeedSequence([seed, e, i])'s first 64-bit
+    word >> 1 (the documented rule, written here with numpy), for every rank; so the same image gets
+    another crop and flip in the next epoch."""
+    import numpy as np
+
+    from training.data import GlobalBatchSampler, sample_seed
+
+    def hand(seed, epoch, i):
+        return int(np.random.SeedSequence([seed, epoch, i]).generate_state(1, np.uint64)[0] >> 1)
+
+    by_epoch = {}
+    for world in (1, 2):
+        for rank in range(world):
+            sampler = GlobalBatchSampler(10, 4, rank=rank, world=world, seed=7)
+            for epoch in (0, 1, 2):
+                sampler.set_epoch(epoch)
+                pairs = [p for batch in sampler for p in batch]
+                assert pairs and all(s == hand(7, epoch, i) for i, s in pairs), (world, rank, epoch)
+                by_epoch.setdefault(epoch, {}).update(pairs)
+    for e, f in ((0, 1), (1, 2)):
+        common = set(by_epoch[e]) & set(by_epoch[f])
+        assert common and all(by_epoch[e][i] != by_epoch[f][i] for i in common)
+    assert sample_seed(7, 1, 3) == hand(7, 1, 3) != hand(7, 0, 3)

@@ -84,7 +84,15 @@ def test_canonical_int8_is_the_quantizer_applied_to_w_with_signs_and_scales_deri
         check_canonical("w", folded, (bad, scale), (d_q, d_scale.float()))
 
 
-def test_every_entry_ships_the_same_canonical_int8_tensors(quantized):
+def test_every_entry_ships_the_same_canonical_int8_tensors(work, quantized):
+    """What the converter does NOT check, by hand from the checkpoint's tensors (issue 22): the
+    shipped int8 tensor of every conv at every resolution is round(W / (max|W| / 127)) per output
+    channel times sign(gamma_r), with weight scales (max|W| / 127) * |gamma_r / sqrt(var_r + eps)|
+    (eps = 1e-5, torchvision's BatchNorm2d), so the int8 tensors of all entries are bit-identical
+    (the converter only counts distinct tensors; check_canonical compares its own two quantizations,
+    so a wrong BN scale or a wrong W would pass it). The error-step bound below is what
+    check_canonical enforces; it stays as a record that the facts report it."""
+    from rsnet_edge.checkpoint import load_checkpoint
     prep, entries, facts = quantized
     a, b = entries[RES[0]].weights, entries[RES[1]].weights
     assert a.keys() == b.keys() and len(a) > 10
@@ -94,6 +102,20 @@ def test_every_entry_ships_the_same_canonical_int8_tensors(quantized):
     assert facts["int8_weight_tensors_extra"] == 0
     for r in RES:                   # as accurate as quantizing each folded weight directly
         assert facts["per_resolution"][str(r)]["max_weight_err_steps"] <= 0.5 + 1e-3
+    ck = load_checkpoint(work["ckpt"])
+    sd = ck["state_dict"]
+    for r in RES:
+        k = ck["resolutions"].index(r)                   # BN set k serves resolutions[k]
+        for name, (q, scale) in entries[r].weights.items():
+            parent, last = name.rsplit(".", 1)           # torchvision: conv at i, its BN at i + 1
+            bn = f"{parent}.{int(last) + 1}.bns.{k}"
+            w = sd[f"{name}.weight"].double()
+            s = sd[f"{bn}.weight"].double() / torch.sqrt(sd[f"{bn}.running_var"].double() + 1e-5)
+            step = w.abs().amax(dim=(1, 2, 3)) / 127
+            want_q = torch.clamp(torch.round(w / step.reshape(-1, 1, 1, 1)), -127, 127)
+            want_q = want_q * torch.sign(s).reshape(-1, 1, 1, 1)
+            assert torch.equal(q.double(), want_q), (name, r)
+            torch.testing.assert_close(scale.double(), step * s.abs(), rtol=1e-6, atol=0, msg=f"{name}@{r}")
 
 
 # ------------------------------------------------------------------------ calibration
@@ -115,6 +137,67 @@ def test_calibration_is_per_resolution_on_real_images(work, quantized):
     alt = [s for s, _ in quantize_entry(prep.modules[48], prep.references[48], 48, other, ck["mean"],
                                         ck["std"], ck["crop_pct"]).act_qparams]
     assert alt != at[48]
+
+
+def test_calibration_takes_one_file_per_class(tmp_path):
+    """K class folders of 5 files each: N = K calibration images are one file of each class, N = 2K
+    two of each (spread over the sorted list, never the first N files: those are all one class)."""
+    from collections import Counter
+
+    from PIL import Image
+
+    from converters.quantize import calibration_files, load_calibration
+    classes = ["ant", "bee", "cat", "dog"]
+    for i, c in enumerate(classes):
+        (tmp_path / c).mkdir()
+        for j in range(5):
+            Image.new("RGB", (8, 8), (40 * i, 40 * j, 90)).save(tmp_path / c / f"{c}_{j}.png")
+    assert sorted(f.parent.name for f in calibration_files(tmp_path, 4)) == classes
+    assert Counter(f.parent.name for f in calibration_files(tmp_path, 8)) == {c: 2 for c in classes}
+    assert sorted(f.parent.name for f in load_calibration(tmp_path, 4).files) == classes
+
+
+#: a checkpoint's mean/std that differ per channel and from each other (swapping changes every value)
+CAL_MEAN, CAL_STD = [0.2, 0.5, 0.7], [0.6, 0.3, 0.1]
+
+
+def test_int8_input_quantizer_range_from_views_normalised_by_hand(work):
+    """The int8 entry's input quantizer (the first activation quantize) was calibrated on the
+    calibration images normalised with the checkpoint's mean and std (crop_pct 0.5): its range
+    [scale * (-128 - zp), scale * (127 - zp)] spans the min..max of those views computed here with
+    PIL/numpy (helpers.pil_eval_view), and equals what the quantizer's own activation observer
+    (torchao's, built from the spec as prepare_pt2e builds it) gives on the hand views."""
+    import dataclasses
+
+    from PIL import Image
+
+    from converters.prepare import prepare
+    from converters.quantize import load_calibration, quantization_config, quantize_prepared
+    from helpers import pil_eval_view
+    from rsnet_edge.checkpoint import load_checkpoint
+    ck = load_checkpoint(work["ckpt"])
+    ck["mean"], ck["std"], ck["crop_pct"] = CAL_MEAN, CAL_STD, 0.5
+    prep = prepare(ck, [32], "shared")
+    cal = load_calibration(work["data"] / "train", 8)        # one calibration batch
+    entries, _ = quantize_prepared(prep, cal, progress=False)
+    scale, zp = entries[32].act_qparams[0]
+    views = []
+    for f in cal.files:
+        with Image.open(f) as im:
+            views.append(pil_eval_view(im.convert("RGB"), 32, 0.5, CAL_MEAN, CAL_STD))
+    views = np.stack(views)
+    lo, hi = float(views.min()), float(views.max())
+    q_lo, q_hi = scale * (-128 - zp), scale * (127 - zp)
+    span = hi - lo
+    assert q_lo <= lo + 0.05 * span and q_hi >= hi - 0.05 * span, (q_lo, q_hi, lo, hi)
+    assert q_hi - q_lo <= 1.05 * span, (q_lo, q_hi, lo, hi)
+    spec = quantization_config("executorch").input_activation
+    kwargs = dataclasses.asdict(spec)
+    kwargs.pop("ch_axis")                                     # per-tensor: as prepare_pt2e drops it
+    obs = kwargs.pop("observer_or_fake_quant_ctr").with_args(**kwargs)()
+    obs(torch.from_numpy(views))
+    want_scale, want_zp = obs.calculate_qparams()
+    assert scale == pytest.approx(float(want_scale), rel=1e-3) and abs(zp - int(want_zp)) <= 1
 
 
 def test_unreadable_calibration_images_are_skipped_and_counted(tmp_path, tiny_data):

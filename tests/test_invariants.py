@@ -13,6 +13,11 @@ in the test (PIL, plain torchvision modules, math), or a property. They exist be
 | evaluate: top-1 / top-5 and the Table 1 matrix (both builders) | test_evaluate_topk_and_table1, test_table1_matrix_from_per_image_hits |
 | MRED from_students = Eq. 10 without the ensemble teacher       | test_mred_from_students                    |
 | atomic writes: a crash mid-write leaves the old file, no temp  | test_crash_mid_write_keeps_old_file, test_crash_before_rename_keeps_old_file |
+| runtime input (rsnet_edge.load) = PIL view with the checkpoint's mean, std, crop_pct; probabilities = softmax(model(view)) | test_runtime_input_and_probabilities_by_hand |
+| BN fold: s = gamma / sqrt(var + eps), t = beta - mean * s; folded conv W * s, bias t + b * s | test_bn_fold_scale_and_shift_by_hand |
+
+Issue 22 added the last two rows; the other hand references of that round sit with their subject:
+test_int8.py (calibration), test_bench.py (ratios, p90), test_data.py (flip, sampler seeds).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
 from rsnet_edge.manifest import Manifest, atomic_write_bytes, sidecar_path, write_sidecar
 from rsnet_edge.models import create_model, make_switchable, set_interpolation, to_single_resolution
 from rsnet_edge.preprocess import eval_batch, eval_view
+
+from helpers import pil_eval_view as _reference_view, softmax
 
 RS = (64, 48, 40, 32)       # highest first, as stored; an even count: reversing moves every set
 
@@ -168,19 +175,6 @@ def _busy_image(w: int, h: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(a.astype(np.uint8), "RGB")
 
 
-def _reference_view(img: Image.Image, r: int, crop_pct: float, mean, std) -> np.ndarray:
-    """The documented recipe with PIL alone: shorter side to round(r / crop_pct) (bilinear; PIL's
-    resize antialiases when it shrinks), centre crop r x r, /255, normalise. CHW float32."""
-    w, h = img.size
-    s = int(round(r / crop_pct))
-    nw, nh = (s, int(s * h / w)) if w <= h else (int(s * w / h), s)
-    im = img.resize((nw, nh), Image.BILINEAR)
-    left, top = int(round((nw - r) / 2.0)), int(round((nh - r) / 2.0))
-    a = np.asarray(im.crop((left, top, left + r, top + r)), dtype=np.float32) / 255.0
-    a = (a - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return a.transpose(2, 0, 1)
-
-
 # (image size, resolution, crop_pct)
 PRE_CASES = [((301, 203), 32, 0.5), ((203, 301), 40, 0.7), ((250, 180), 24, 1.0), ((180, 250), 32, 0.875)]
 
@@ -234,6 +228,71 @@ def test_predict_order_and_topk(fixed_logits_ckpt, topk, want):
     for row in out:
         assert [n for n, _ in row] == [NAMES[i] for i in want]
         assert [p for _, p in row] == pytest.approx([prob[i] for i in want], abs=1e-5)
+
+
+# ================================================================ the runtime's input (issue 22)
+# A checkpoint whose mean and std differ per channel and from each other (swapping them changes
+# every input value), served by rsnet_edge.load with crop_pct 1.0 (no crop) and 0.5 (half the
+# resized side). The reference is written here: the view by PIL/numpy (helpers.pil_eval_view, never
+# rsnet_edge.preprocess), the probabilities softmax(model(that view)) with the torch model the
+# checkpoint was saved from.
+RT_MEAN, RT_STD = (0.2, 0.5, 0.7), (0.6, 0.3, 0.1)
+RT_RS = (40, 32)
+RT_NAMES = ["a", "b", "c", "d", "e"]
+
+
+@pytest.fixture(scope="module", params=[1.0, 0.5], ids=["crop_pct=1.0", "crop_pct=0.5"])
+def runtime_ckpt(request, tmp_path_factory):
+    """(checkpoint path, the eval-mode torch model saved in it, its crop_pct). BN statistics are
+    recalibrated on random inputs at each resolution so activations neither vanish nor explode, and
+    the classifier spreads the probabilities (no class near 0 or 1 everywhere): a wrong input
+    changes them by tenths."""
+    crop_pct = request.param
+    torch.manual_seed(0)
+    model = create_model("mobilenet_v2", RT_RS, num_classes=len(RT_NAMES), width_mult=0.35)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        model.train()
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None                       # cumulative average
+        for r in RT_RS:
+            model(torch.randn(8, 3, r, r, generator=g))
+        model.eval()
+        model.classifier[-1].weight.normal_(0, 0.05, generator=g)
+    path = tmp_path_factory.mktemp("runtime") / f"crop{crop_pct}.pt"
+    save_checkpoint({"arch": "mobilenet_v2", "arch_args": {"width_mult": 0.35, "num_classes": len(RT_NAMES)},
+                     "resolutions": list(RT_RS), "class_names": RT_NAMES, "mean": list(RT_MEAN),
+                     "std": list(RT_STD), "crop_pct": crop_pct, "state_dict": model.state_dict()}, path)
+    return path, model, crop_pct
+
+
+@pytest.mark.parametrize("r", RT_RS)
+def test_runtime_input_and_probabilities_by_hand(runtime_ckpt, r):
+    """``Classifier.preprocess`` gives the PIL/numpy view with the checkpoint's mean, std and
+    crop_pct (in that order), and ``predict_proba`` / ``predict`` give softmax(model(that view))."""
+    from rsnet_edge import load
+
+    path, model, crop_pct = runtime_ckpt
+    imgs = [_busy_image(301, 203, 3), _busy_image(203, 301, 4), _busy_image(120, 120, 5)]
+    want = np.stack([_reference_view(im, r, crop_pct, RT_MEAN, RT_STD) for im in imgs])
+    clf = load(path)
+    assert clf.manifest.input.layout == "NCHW"
+    got = clf.preprocess(imgs, r)
+    assert got.shape == want.shape and got.dtype == np.float32
+    diff = np.abs(got - want) * np.asarray(RT_STD, np.float32)[None, :, None, None]   # 0..1 pixel units
+    assert diff.max() <= 1.01 / 255 and diff.mean() <= 0.25 / 255, diff.max() * 255
+    with torch.no_grad():
+        p_want = softmax(model(torch.from_numpy(want)).numpy())
+    assert p_want.max() < 0.999 and (p_want.max(1) - np.sort(p_want, 1)[:, -2]).min() > 1e-3  # clear tops
+    np.testing.assert_allclose(clf.predict_proba(imgs, r), p_want, atol=1e-4)
+    clf.set_resolution(r)
+    out = clf.predict(imgs, topk=3)
+    for row, p in zip(out, p_want):
+        order = np.argsort(-p)[:3]
+        assert [n for n, _ in row] == [RT_NAMES[i] for i in order]
+        assert [q for _, q in row] == pytest.approx(p[order].tolist(), abs=1e-4)
 
 
 # ============================================================================ evaluation
@@ -339,6 +398,54 @@ def test_mred_from_students():
     # the highest resolution only teaches (no ensemble above it): dis gives it no gradient
     g = torch.autograd.grad(out["dis"], logits, allow_unused=True)
     assert (g[0] is None or g[0].abs().max() == 0) and g[2].abs().max() > 0
+
+
+# ================================================================ BN fold (issue 22)
+# A BN with tiny (and zero) running variances and a large eps: sqrt(var) and sqrt(var + eps) differ
+# by factors, not by rounding. Expected values by hand: s = gamma / sqrt(var + eps),
+# t = beta - mean * s; the folded conv is W * s (per output channel) with bias t (+ its bias * s).
+FOLD_GAMMA = [1.5, -2.0, 0.5, 1.0]
+FOLD_BETA = [0.1, -0.3, 0.0, 2.0]
+FOLD_MEAN = [0.5, -1.0, 0.25, 0.0]
+FOLD_VAR = [1e-6, 0.0, 4e-4, 1.0]
+FOLD_EPS = 1e-3
+
+
+def _fold_bn() -> nn.BatchNorm2d:
+    bn = nn.BatchNorm2d(4, eps=FOLD_EPS).eval()
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor(FOLD_GAMMA))
+        bn.bias.copy_(torch.tensor(FOLD_BETA))
+        bn.running_mean.copy_(torch.tensor(FOLD_MEAN))
+        bn.running_var.copy_(torch.tensor(FOLD_VAR))
+    return bn
+
+
+def _hand_scale_shift() -> tuple[list[float], list[float]]:
+    s = [g / math.sqrt(v + FOLD_EPS) for g, v in zip(FOLD_GAMMA, FOLD_VAR)]
+    return s, [b - m * k for b, m, k in zip(FOLD_BETA, FOLD_MEAN, s)]
+
+
+def test_bn_fold_scale_and_shift_by_hand():
+    from converters.prepare import bn_scale_shift, encode
+
+    s, t = _hand_scale_shift()                  # e.g. s[0] = 1.5 / sqrt(0.001001) = 47.4, not 1.5 / 0.001
+    got_s, got_t = bn_scale_shift(_fold_bn())
+    assert got_s.tolist() == pytest.approx(s, rel=1e-6)
+    assert got_t.tolist() == pytest.approx(t, rel=1e-6, abs=1e-6)
+    # the folded conv (encode with the conv in `folds`) and the shared-conv affine form
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, bias=True), _fold_bn()).eval()
+    w, b = net[0].weight.detach().clone(), net[0].bias.detach().clone()
+    folded = encode(net, {"0"})
+    want_w = w * torch.tensor(s).reshape(-1, 1, 1, 1)
+    want_b = torch.tensor(t) + b * torch.tensor(s)
+    torch.testing.assert_close(folded[0].weight.detach(), want_w, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(folded[0].bias.detach(), want_b, rtol=1e-6, atol=1e-6)
+    affine = encode(net, set())
+    assert torch.equal(affine[0].weight, w)                                # the conv stays shared
+    torch.testing.assert_close(affine[1].conv.weight.detach().flatten(), torch.tensor(s), rtol=1e-6, atol=0)
+    torch.testing.assert_close(affine[1].conv.bias.detach(), torch.tensor(t), rtol=1e-6, atol=1e-6)
 
 
 # ========================================================================= atomic writes
