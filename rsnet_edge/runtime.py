@@ -214,6 +214,8 @@ def _parse_embedded(path: Path, raw: Any) -> Manifest | None:
 
 
 def _check_file_magic(path: Path, backend: backends.Backend) -> None:
+    if backend.magic is None:                    # nothing to check (ONNX, a Core ML folder)
+        return
     with open(path, "rb") as f:
         check_magic(f.read(8), backend, path.name)
 
