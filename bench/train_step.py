@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+from rsnet_edge.files import atomic_write_bytes
 from rsnet_edge.models import create_model, normalize_resolutions
 from rsnet_edge.preprocess import load_rgb, normalize
 from training.data import (MaxResolutionView, TrainViews, draw_crop, expand_views, render_crop,
@@ -168,7 +169,7 @@ def main(argv=None) -> int:
            "pipeline_ratio": {"exact_over_naive": rate["exact"] / rate["naive"],
                               "device_over_naive": rate["device"] / rate["naive"]}}
     if a.json:
-        Path(a.json).write_text(json.dumps(out, indent=1))
+        atomic_write_bytes(a.json, json.dumps(out, indent=1).encode())
     return 0
 
 

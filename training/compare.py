@@ -46,7 +46,7 @@ from torch.utils.data import DataLoader
 
 from rsnet_edge import jsonio
 from rsnet_edge.checkpoint import CheckpointError, load_model
-from rsnet_edge.manifest import atomic_write_bytes
+from rsnet_edge.files import atomic_write_bytes
 from rsnet_edge.models import DEFAULT_RESOLUTIONS, normalize_resolutions
 from training.config import arch_names, make_config, parse_overrides
 from training.data import collate_views, val_dataset, worker_init

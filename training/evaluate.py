@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from rsnet_edge.checkpoint import CheckpointError, load_model
 from rsnet_edge.flops import count_madds, human
-from rsnet_edge.manifest import atomic_write_bytes
+from rsnet_edge.files import atomic_write_bytes
 from rsnet_edge.models import normalize_resolutions
 from training.data import collate_views, val_dataset
 from training.mred import ensemble_logits
