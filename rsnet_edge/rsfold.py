@@ -1,24 +1,15 @@
 """RSFOLD: a compact artifact that becomes BN-folded programs on the device, at first load.
 
-An RS-Net served at S resolutions needs, per resolution, the conv weights with that resolution's
-BatchNorm folded in: ``W_r = W * s_r`` (``s_r`` one scale per output channel). Programs holding the S
-folded copies run at the speed of a single-resolution export but weigh ~S x its size; a program that
-keeps ``W`` once and applies ``s_r`` as a separate op is small but slower (no mobile runtime fuses
-the extra pass). RSFOLD ships ``W`` once plus the S scale vectors and, before the STOCK runtime sees
-them, rebuilds the folded programs byte for byte:
-
-* the converter lowers one folded program per resolution (an ExecuTorch ``.pte`` or a LiteRT
-  ``.tflite`` with that resolution's entry point; the top one also holds the default entry);
-* every stored folded weight is found in their bytes (by content, in the backend's storage layout)
-  and cut out; what remains is copied verbatim;
-* unpacking a program concatenates its copied ranges and recomputes each cut-out range as float32
-  ``W[e] * s[(e // inner) % channels]`` (IEEE-754 single precision, round to nearest: the same bits
-  in numpy, PyTorch and Java), then checks the result's size and sha256.
-
-Each program unpacks on its own, so a runtime that keeps one resolution resident unpacks and loads
-only that one (:mod:`rsnet_edge.cache` writes them into the unpack cache). The Android app's Java
-core (``FoldUnpacker.java``) implements the same unpack and is tested to produce the same bytes and
-to refuse the same containers with the same one-line messages. Format: docs/formats.md.
+Programs holding each resolution's folded conv weights ``W * s_r`` run at the speed of a
+single-resolution export but weigh ~S x its size. RSFOLD ships ``W`` (and every constant the
+programs share) once plus the per-resolution scale vectors, and rebuilds each resolution's folded
+program (an ExecuTorch ``.pte`` or LiteRT ``.tflite``; the top one also holds the default entry)
+byte for byte before the STOCK runtime sees it: its copied ranges concatenated, each cut-out range
+recomputed as float32 ``W[e] * s[(e // inner) % channels]`` (IEEE-754 single, round to nearest: the
+same bits in numpy, PyTorch and Java), its size and sha256 checked. Each program unpacks on its own
+(:mod:`rsnet_edge.cache`), so a runtime keeping one resolution unpacks and loads only that one. The
+Java core's ``FoldUnpacker.java`` produces the same bytes and refuses the same containers with the
+same lines (tests/test_android_core.py). User guide: docs/formats.md.
 
 File layout (all integers little-endian)::
 
