@@ -26,15 +26,17 @@ from rsnet_edge.checkpoint import FORMAT, validate_checkpoint
 from rsnet_edge.models import load_rsnet_state_dict, load_single_state_dict, model_resolutions
 
 
-def read_init_file(path: str | os.PathLike):
+def read_init_file(path: str | os.PathLike, flag: str = "--init"):
+    """The object in ``path`` (``weights_only``); a missing or unreadable file is one ValueError
+    line starting with ``flag``."""
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"--init {p}: no such file")
+        raise ValueError(f"{flag} {p}: no such file")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is one error line
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise ValueError(f"--init {p} is not a readable state dict or checkpoint: {first}") from None
+        raise ValueError(f"{flag} {p} is not a readable state dict or checkpoint: {first}") from None
 
 
 def init_model(model: nn.Module, path: str | os.PathLike, arch: str) -> list[str]:

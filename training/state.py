@@ -29,7 +29,7 @@ from torch import nn
 from rsnet_edge.checkpoint import CheckpointError, save_checkpoint, versions
 from training.config import RESUME_KEYS, config_record, resume_args
 
-LOSS_TERMS = ("total", "cls", "ens", "dis")
+LOSS_TERMS = ("total", "cls", "ens", "dis", "tea")
 
 # the checkpoint's model card: these keys first, in this order (then the weights, alpha, metrics)
 CARD_HEAD = ("arch", "arch_args", "resolutions", "class_names", "mean", "std", "crop_pct")
