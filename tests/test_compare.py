@@ -216,7 +216,7 @@ def test_compare_from_inet_makes_the_four_rows(data, tmp_path):
     rerun trains nothing."""
     import torch
     from training.compare import main
-    from training.config import FINETUNE_RECIPE
+    from training.config import FINETUNE_RECIPE, finetune_lr
     out = tmp_path / "byom"
     argv = ["--from", "inet", "--data", str(data), "--width-mult", "0.35", "--epochs", "1", "--resolutions",
             "48", "32", "--batch-size", "8", "--lr", "0.01", "--max-steps-per-epoch", "2", "--workers", "0",
@@ -238,8 +238,8 @@ def test_compare_from_inet_makes_the_four_rows(data, tmp_path):
     inet = torch.load(out / "models" / "inet_48.pt", weights_only=True)
     ft = torch.load(out / "models" / "finetune.pt", weights_only=True)["train_args"]
     assert ft["init"] == ft["teacher"] == str(out / "models" / "inet_48.pt")
-    assert ft["lr"] == pytest.approx(FINETUNE_RECIPE["lr"] * 8 / 256) and ft["epochs"] == 1
-    assert ft["resolution_loss"] == FINETUNE_RECIPE["resolution_loss"]
+    assert ft["lr"] == pytest.approx(finetune_lr(8, 2)) and ft["epochs"] == 1     # 2 steps of batch 8
+    assert ft["resolution_loss"] == FINETUNE_RECIPE["resolution_loss"] and ft["mred"] == FINETUNE_RECIPE["mred"]
     rc = torch.load(out / "models" / "recal.pt", weights_only=True)["state_dict"]
     assert torch.equal(rc["features.2.conv.0.0.weight"], inet["state_dict"]["features.2.conv.0.0.weight"])
     assert not torch.equal(rc["features.2.conv.0.1.bns.1.running_var"],

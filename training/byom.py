@@ -36,7 +36,7 @@ import torch
 from rsnet_edge.checkpoint import FORMAT, IMAGENET_MEAN, IMAGENET_STD, save_checkpoint, validate_checkpoint, versions
 from rsnet_edge.manifest import atomic_write_bytes
 from rsnet_edge.models import create_model, load_single_state_dict, normalize_resolutions, param_counts
-from training.config import FINETUNE_RECIPE, make_config, parse_overrides
+from training.config import FINETUNE_FULL_LR_STEPS, FINETUNE_LR, FINETUNE_RECIPE, make_config, parse_overrides
 from training.data import train_dataset
 from training.finetune import read_init_file
 from training.jobs import evaluate_everywhere, run_jobs, seeded_specs, seeds_of, settings_of, train_config, train_one
@@ -56,7 +56,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--ft-epochs", type=int, help=f"--from: fine-tune epochs (default the recipe's "
                     f"{FINETUNE_RECIPE['epochs']})")
     ap.add_argument("--ft-lr", type=float, help=f"--from: fine-tune lr (default the recipe's "
-                    f"{FINETUNE_RECIPE['lr']:g} x batch/256)")
+                    f"{FINETUNE_LR:g} x batch/256, x steps/{FINETUNE_FULL_LR_STEPS} for a shorter run)")
     ap.add_argument("--teacher-weight", type=float, default=1.0, help="--from: weight of the teacher "
                     "term of the fine-tune (default 1; 0: no teacher)")
     ap.add_argument("--recal-images", type=int, default=DEFAULT_IMAGES,
@@ -83,7 +83,7 @@ def byom_specs(a: argparse.Namespace, out: Path, start: Path | None) -> tuple[li
         sfx = "" if len(seeds) == 1 else f"_s{k}"
         src = start if start is not None else out / "models" / f"inet_{rs[0]}{sfx}.pt"
         teacher = {"teacher": str(src), "teacher_weight": a.teacher_weight} if a.teacher_weight > 0 else {}
-        ft = {"mred": "full", "init": str(src), "epochs": a.ft_epochs, "lr": a.ft_lr, "warmup_epochs": None,
+        ft = {"mred": None, "init": str(src), "epochs": a.ft_epochs, "lr": a.ft_lr, "warmup_epochs": None,
               "resolution_loss": None, **teacher}  # None: the fine-tune recipe's value (training.config)
         phase2 += [{"name": "yours", "label": YOURS, "kind": "evaluate", "source": str(src), "resolutions": [rs[0]],
                     "seed": k, "file": f"yours{sfx}"},

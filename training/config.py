@@ -22,10 +22,14 @@ DESCRIPTION = "Train an RS-Net: parallel multi-resolution training with MRED (pa
 _PAPER_RECIPES = {"mobilenet_v2": (0.05, 4e-5, 150), "resnet18": (0.1, 1e-4, 120), "resnet50": (0.1, 1e-4, 120)}
 
 # The fine-tune recipe (docs/byom.md): with --init, each of these flags left unset takes this value
-# instead of the from-scratch default (FROM_SCRATCH, the paper's); "lr" is per 256 images of batch
-# and scaled linearly with --batch-size as the paper's lr is.
-FINETUNE_RECIPE = {"lr": 0.16, "epochs": 6, "warmup_epochs": 0.5, "resolution_loss": "mean"}
-FROM_SCRATCH = {"warmup_epochs": 0.0, "resolution_loss": "sum"}
+# instead of the from-scratch default (FROM_SCRATCH, the paper's). An unset --lr is resolved by
+# training.train once the data is known (finetune_lr): FINETUNE_LR per 256 images of batch, scaled
+# linearly with --batch-size as the paper's lr is, and by steps / FINETUNE_FULL_LR_STEPS for a run
+# of fewer steps (a short run must leave the top resolution where it was).
+FINETUNE_RECIPE = {"epochs": 12, "warmup_epochs": 0.5, "resolution_loss": "mean", "mred": "none"}
+FINETUNE_LR = 0.16
+FINETUNE_FULL_LR_STEPS = 300
+FROM_SCRATCH = {"warmup_epochs": 0.0, "resolution_loss": "sum", "mred": "full"}
 
 # arguments that must agree between a checkpoint's run and the run resuming it
 RESUME_KEYS = ("arch", "width_mult", "dropout", "crop_scale", "warmup_epochs", "resolution_loss",
@@ -53,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--width-mult", type=float, default=1.0, help="MobileNetV2 width multiplier")
     ap.add_argument("--data", required=True, help="ImageFolder root with train/ and val/")
     ap.add_argument("--resolutions", type=int, nargs="+", default=list(DEFAULT_RESOLUTIONS))
-    ap.add_argument("--mred", default="full", choices=MODES, help="full (Eq. 10), vanilla (Eq. 8), "
-                    "none (Parallel), from_students (no ensemble teacher)")
+    ap.add_argument("--mred", choices=MODES, help="full (Eq. 10; default from scratch), vanilla (Eq. 8), "
+                    "none (Parallel; default with --init, where --teacher is the better teacher), "
+                    "from_students (no ensemble teacher)")
     ap.add_argument("--multi-crop", action="store_true", help="independent crop per resolution (ablation)")
     ap.add_argument("--resolution-loss", choices=RESOLUTION_LOSSES,
                     help="sum: Eq. 2, the S per-resolution losses summed (paper; default from scratch); "
@@ -79,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "single-model state dict (every BN set seeded from its BN) or an rsnet-edge "
                     "checkpoint (weights only; other resolutions mapped by BN interpolation); a "
                     "classifier of another size is re-initialised. Unset --lr, --epochs, "
-                    "--warmup-epochs and --resolution-loss then take the fine-tune recipe's values "
-                    "(printed first; docs/byom.md)")
+                    "--warmup-epochs, --resolution-loss and --mred then take the fine-tune recipe's "
+                    "values (printed first; docs/byom.md)")
     ap.add_argument("--teacher", metavar="PATH", help="distil from this frozen model (an rsnet-edge "
                     "checkpoint, or a torchvision-layout state dict of --arch with the run's classes), "
                     "run at its own resolution on the crop every view comes from (off by default)")
@@ -94,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "fine-tune recipe's")
     ap.add_argument("--batch-size", type=int, default=256, help="global batch size (all processes)")
     ap.add_argument("--lr", type=float, help="default: paper lr x batch/256 (with --init: the fine-tune "
-                    "recipe's lr x batch/256)")
+                    f"recipe's {FINETUNE_LR:g} x batch/256, x steps/{FINETUNE_FULL_LR_STEPS} for a run of "
+                    f"fewer steps)")
     ap.add_argument("--weight-decay", type=float, help="default per architecture")
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (quick runs)")
@@ -129,11 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def recipe_defaults(a: argparse.Namespace) -> dict:
     """``{dest: value}`` the fine-tune recipe gives to the flags ``a`` leaves unset (None), when
-    ``a.init`` is given; ``{}`` for a from-scratch run (the paper's defaults)."""
+    ``a.init`` is given; ``{}`` for a from-scratch run (the paper's defaults). An unset lr stays
+    None here (:func:`finetune_lr`, once the number of steps is known)."""
     if not getattr(a, "init", None):
         return {}
-    values = dict(FINETUNE_RECIPE, lr=FINETUNE_RECIPE["lr"] * a.batch_size / 256)
-    return {k: v for k, v in values.items() if getattr(a, k, None) is None}
+    return {k: v for k, v in FINETUNE_RECIPE.items() if getattr(a, k, None) is None}
+
+
+def finetune_lr(batch_size: int, total_steps: int) -> float:
+    """The fine-tune recipe's lr: ``FINETUNE_LR x batch/256 x min(1, steps / FINETUNE_FULL_LR_STEPS)``."""
+    return FINETUNE_LR * batch_size / 256 * min(1.0, total_steps / FINETUNE_FULL_LR_STEPS)
 
 
 def resolve_defaults(a: argparse.Namespace) -> argparse.Namespace:
@@ -147,7 +158,8 @@ def resolve_defaults(a: argparse.Namespace) -> argparse.Namespace:
     base_lr, wd, epochs = arch_recipe(a.arch)
     a.resolutions = list(normalize_resolutions(a.resolutions))
     a.epochs = a.epochs if a.epochs is not None else epochs
-    a.lr = a.lr if a.lr is not None else base_lr * a.batch_size / 256
+    if a.lr is None and not a.init:   # with --init: the recipe's, by training.train (finetune_lr)
+        a.lr = base_lr * a.batch_size / 256
     a.weight_decay = a.weight_decay if a.weight_decay is not None else wd
     a.log = a.log or str(a.out) + ".log.jsonl"
     if a.epochs < 1 or a.batch_size < 1:

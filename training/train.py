@@ -59,7 +59,8 @@ from tqdm import tqdm
 from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD, CheckpointError
 from rsnet_edge.flops import count_madds_all
 from rsnet_edge.models import create_model, head_name, param_counts, zero_init_residual
-from training.config import build_parser, recipe_defaults, resolve_defaults, resume_args
+from training.config import (FINETUNE_FULL_LR_STEPS, FINETUNE_LR, build_parser, finetune_lr, recipe_defaults,
+                             resolve_defaults, resume_args)
 from training.data import (GlobalBatchSampler, MaxResolutionView, TrainViews, collate_views, crop_scale,
                            expand_views, loader_generator, train_dataset, val_dataset, worker_init)
 from training.distributed import (all_ranks_have_data, barrier, bn_sync_group, evaluate_distributed,
@@ -236,7 +237,6 @@ def train(cfg: argparse.Namespace) -> dict | None:
         torch.backends.cudnn.benchmark = False
     elif use_cuda:
         torch.backends.cudnn.benchmark = True
-    resume = load_resume(cfg)
     # every rank seeds the same: identical init, and dropout masks drawn for the global batch
     seed_everything(cfg.seed)
 
@@ -262,10 +262,18 @@ def train(cfg: argparse.Namespace) -> dict | None:
                         worker_init_fn=worker_init, persistent_workers=cfg.workers > 0,
                         generator=loader_generator(cfg.seed + rank))
     steps_per_epoch = sampler.batches_per_epoch
+    if cfg.lr is None:      # --init without --lr: the recipe's, knowing the run's length
+        cfg.lr = finetune_lr(cfg.batch_size, cfg.epochs * steps_per_epoch)
+        from_recipe = {"lr": cfg.lr, **from_recipe}
+    resume = load_resume(cfg)
     if is_main and from_recipe:
         print("fine-tune recipe (--init; flags you did not set): " + " ".join(
             f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
-            for k, v in from_recipe.items()), flush=True)
+            for k, v in from_recipe.items()) + (
+            f" (lr: {FINETUNE_LR:g} x {cfg.batch_size}/256" + (
+                f" x {cfg.epochs * steps_per_epoch}/{FINETUNE_FULL_LR_STEPS} steps, a short run" if
+                cfg.epochs * steps_per_epoch < FINETUNE_FULL_LR_STEPS else "") + ")" if "lr" in from_recipe else ""),
+            flush=True)
     if is_main and teacher is not None:
         print(teacher.note + f", weight {cfg.teacher_weight:g}", flush=True)
     s = set_up(cfg, train_ds.classes, steps_per_epoch, rank, world, device, is_main, teacher)
