@@ -119,3 +119,16 @@ def make_ckpt(path, resolutions=RS, num_classes=10, width=0.35, seed=0, arch="mo
             "params": param_counts(model), "versions": versions()}
     save_checkpoint(ckpt, path)
     return path
+
+
+def teacher_ckpt(path, data, resolution=64):
+    """A random I-Net checkpoint at ``resolution`` that predicts the classes of the dataset ``data``
+    (``training.train --teacher``, ``training.recalibrate --init``)."""
+    from rsnet_edge.checkpoint import save_checkpoint
+
+    classes = sorted(p.name for p in (Path(data) / "train").iterdir())
+    make_ckpt(path, resolutions=[resolution], num_classes=len(classes))
+    ck = torch.load(path, weights_only=True)
+    ck["class_names"] = classes
+    save_checkpoint(ck, path)
+    return path

@@ -110,6 +110,8 @@ def ws(tmp_path_factory):
     from torchvision import models as tvm
     w["init_mbv2"] = d / "init_mbv2_035.pth"
     torch.save(tvm.mobilenet_v2(num_classes=2, width_mult=0.35).state_dict(), w["init_mbv2"])
+    w["init_mbv2_5cls"] = d / "init_mbv2_035_5cls.pth"               # issue 18: another classifier size
+    torch.save(tvm.mobilenet_v2(num_classes=5, width_mult=0.35).state_dict(), w["init_mbv2_5cls"])
     w["runner"] = d / "executor_runner"
     w["runner"].write_bytes(b"\x7fELF fake runner")
     w["profile"] = d / "bench.json"
@@ -299,6 +301,57 @@ CASES = [
            ("wrong-width", "init_mbv2", ["--width-mult", "0.5"], "does not fit a mobilenet_v2 RS-Net"),
            ("rsnet-ckpt-other-arch", "ckpt", ["--arch", "resnet18"], "holds a mobilenet_v2 RS-Net; this run trains resnet18"),
        ]],
+    # issue 18: training.recalibrate (output checked first; a model that cannot be recalibrated on
+    # this data), training.train --teacher, training.compare --from
+    *[(f"recalibrate-{tag}", (lambda extra: lambda w: [
+        "training.recalibrate", "--data", w["data"], "--resolutions", "64", "48", "--workers", "0",
+        "--no-progress", *extra(w)])(extra), 2, needle, [f"{OUT}/rc.pt"])
+      for tag, extra, needle in [
+          ("out-is-init", lambda w: ["--init", w["ckpt"], "--out", w["ckpt"], "--force"], "is the input"),
+          ("out-exists", lambda w: ["--init", w["ckpt"], "--out", w["a_file"]], "already exists; pass --force"),
+          ("init-missing", lambda w: ["--init", w["dir"] / "no_such.pt", "--out", w["dir"] / OUT / "rc.pt"],
+           "no_such.pt: no such file"),
+          ("init-unreadable", lambda w: ["--init", w["init_text"], "--out", w["dir"] / OUT / "rc.pt"],
+           "init_text.pth is not a readable state dict or checkpoint"),
+          ("other-classes", lambda w: ["--init", w["ckpt"], "--out", w["dir"] / OUT / "rc.pt"],
+           "predicts other classes (4) than"),
+          ("classifier-size", lambda w: ["--init", w["init_mbv2_5cls"], "--width-mult", "0.35", "--out",
+                                         w["dir"] / OUT / "rc.pt"], "has a classifier of 5 classes"),
+          ("wrong-width", lambda w: ["--init", w["init_mbv2"], "--width-mult", "0.5", "--out", w["dir"] / OUT / "rc.pt"],
+           "does not fit a mobilenet_v2 RS-Net"),
+          ("width-contradicts-ckpt", lambda w: ["--init", w["ckpt"], "--width-mult", "0.5", "--out",
+                                                w["dir"] / OUT / "rc.pt"], "--width-mult 0.5 contradicts it"),
+          ("images-0", lambda w: ["--init", w["init_mbv2"], "--width-mult", "0.35", "--images", "0", "--out",
+                                  w["dir"] / OUT / "rc.pt"], "--images and --batch-size must be >= 1"),
+          ("resolution-7", lambda w: ["--init", w["init_mbv2"], "--width-mult", "0.35", "--resolutions", "64", "7",
+                                      "--out", w["dir"] / OUT / "rc.pt"], "7 is outside 16..1024"),
+      ]],
+    *[(f"train-teacher-{tag}", (lambda extra: lambda w: [
+        "training.train", "--data", w["data"], "--out", w["dir"] / OUT / "tea.pt", "--width-mult", "0.35",
+        "--resolutions", "64", "48", "--epochs", "1", "--batch-size", "4", "--workers", "0", "--no-progress",
+        *extra(w)])(extra), 2, needle, [f"{OUT}/tea.pt"])
+      for tag, extra, needle in [
+          ("missing", lambda w: ["--teacher", w["dir"] / "no_such_teacher.pt"], "no_such_teacher.pt: no such file"),
+          ("unreadable", lambda w: ["--teacher", w["init_text"]], "--teacher " ),
+          ("other-classes", lambda w: ["--teacher", w["ckpt"]], "predicts other classes (4: "),
+          ("wrong-arch", lambda w: ["--teacher", w["init_mbv2"], "--arch", "resnet18"], "does not fit a resnet18"),
+          ("other-classifier", lambda w: ["--teacher", w["init_mbv2_5cls"]], "with 2 classes: classifier.1.weight"),
+          ("resolution-without-teacher", lambda w: ["--teacher-resolution", "64"], "--teacher-resolution is for --teacher"),
+          ("multi-crop", lambda w: ["--teacher", w["init_mbv2"], "--multi-crop"], "not with --multi-crop"),
+          ("weight-negative", lambda w: ["--teacher", w["init_mbv2"], "--teacher-weight", "-1"],
+           "--teacher-weight must be >= 0"),
+          ("out-is-teacher", lambda w: ["--teacher", w["init_mbv2"], "--out", w["init_mbv2"], "--force"], "is the input"),
+      ]],
+    ("compare-from-missing-no-skeleton", lambda w: ["training.compare", "--data", w["data"], "--epochs", "1",
+                                                    "--from", w["dir"] / "no_such_model.pt", "--out-dir",
+                                                    w["dir"] / OUT / "cmpf"], 2, "no_such_model.pt: no such file",
+     [f"{OUT}/cmpf"]),
+    ("compare-from-other-classes-no-skeleton", lambda w: ["training.compare", "--data", w["data"], "--epochs", "1",
+                                                          "--from", w["ckpt"], "--out-dir", w["dir"] / OUT / "cmpc"],
+     2, "predicts other classes (4) than", [f"{OUT}/cmpc"]),
+    ("compare-from-with-ablation", lambda w: ["training.compare", "--data", w["data"], "--epochs", "1",
+                                              "--from", "inet", "--ablation", "--out-dir", w["dir"] / OUT / "cmpa"],
+     2, "not with --ablation", [f"{OUT}/cmpa"]),
     # 15: --latency-budget needs a profile
     ("predict-budget-without-profile", lambda w: ["rsnet_edge.predict", w["ckpt"], w["img"], "--latency-budget",
                                                   "5"], 2, "--latency-budget needs --profile", []),

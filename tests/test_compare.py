@@ -207,3 +207,74 @@ def test_skipping_validation_changes_no_weight(data, tmp_path):
         ws[k] = torch.load(out, weights_only=True)["state_dict"]
     assert ws["1"].keys() == ws["0"].keys()
     assert all(torch.equal(ws["1"][n], ws["0"][n]) for n in ws["1"])
+
+
+# ------------------------------------------------------- --from: bring your own model (issue 18)
+def test_compare_from_inet_makes_the_four_rows(data, tmp_path):
+    """--from inet: the largest I-Net is the user's model; its recalibration and its fine-tune (init
+    and teacher = that I-Net, the recipe's lr) are made and every row is evaluated at every size; a
+    rerun trains nothing."""
+    import torch
+    from training.compare import main
+    from training.config import FINETUNE_RECIPE, finetune_lr
+    out = tmp_path / "byom"
+    argv = ["--from", "inet", "--data", str(data), "--width-mult", "0.35", "--epochs", "1", "--resolutions",
+            "48", "32", "--batch-size", "8", "--lr", "0.01", "--max-steps-per-epoch", "2", "--workers", "0",
+            "--no-progress", "--threads", "1", "--ft-epochs", "1", "--recal-images", "16", "--out-dir", str(out)]
+    assert main(argv) == 0
+    rep = json.loads((out / "compare.json").read_text())
+    assert list(rep["columns"]) == ["your model", "recalibrated", "fine-tuned RS-Net", "I-Nets"]
+    res = {n: json.loads((out / "results" / f"{n}.json").read_text())
+           for n in ("inet_48", "inet_32", "yours", "recal", "finetune")}
+    for k in ("48", "32"):
+        assert rep["columns"]["your model"][k] == res["inet_48"]["metrics"][k]     # the I-Net off its size too
+        assert rep["columns"]["recalibrated"][k] == res["recal"]["metrics"][k]
+        assert rep["columns"]["fine-tuned RS-Net"][k] == res["finetune"]["metrics"][k]
+        assert rep["columns"]["I-Nets"][k] == res[f"inet_{k}"]["metrics"][k]
+        g = res["finetune"]["metrics"][k]["top1"] - res[f"inet_{k}"]["metrics"][k]["top1"]
+        assert rep["top1_gain_over_inets"]["fine-tuned RS-Net"][k] == pytest.approx(g)
+        g = res["recal"]["metrics"][k]["top1"] - res["inet_48"]["metrics"][k]["top1"]
+        assert rep["top1_gain_over_your_model"]["recalibrated"][k] == pytest.approx(g)
+    inet = torch.load(out / "models" / "inet_48.pt", weights_only=True)
+    ft = torch.load(out / "models" / "finetune.pt", weights_only=True)["train_args"]
+    assert ft["init"] == ft["teacher"] == str(out / "models" / "inet_48.pt")
+    assert ft["lr"] == pytest.approx(finetune_lr(8, 2)) and ft["epochs"] == 1     # 2 steps of batch 8
+    assert ft["resolution_loss"] == FINETUNE_RECIPE["resolution_loss"] and ft["mred"] == FINETUNE_RECIPE["mred"]
+    rc = torch.load(out / "models" / "recal.pt", weights_only=True)["state_dict"]
+    assert torch.equal(rc["features.2.conv.0.0.weight"], inet["state_dict"]["features.2.conv.0.0.weight"])
+    assert not torch.equal(rc["features.2.conv.0.1.bns.1.running_var"],
+                           inet["state_dict"]["features.2.conv.0.1.bns.0.running_var"])
+    md = (out / "compare.md").read_text()
+    assert "| fine-tuned RS-Net |" in md and "| I-Nets |" in md
+    assert "fine-tuned RS-Net - your model: 48:" in (out / "compare.txt").read_text()
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "models").glob("*.pt")}
+    assert main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "models").glob("*.pt")} == stamps
+
+
+def test_compare_from_a_state_dict_without_inets(data, tmp_path):
+    """--from FILE (torchvision layout) --no-inets: the file becomes OUT/models/source.pt (its
+    logits at 48 unchanged), gains are over your model, nothing is trained from scratch."""
+    import torch
+    from torchvision import models as tvm
+    from training.compare import main
+    torch.manual_seed(0)
+    single = tvm.mobilenet_v2(num_classes=4, width_mult=0.35).eval()
+    src = tmp_path / "mine.pth"
+    torch.save(single.state_dict(), src)
+    out = tmp_path / "byom_sd"
+    assert main(["--from", str(src), "--data", str(data), "--width-mult", "0.35", "--epochs", "1",
+                 "--resolutions", "48", "32", "--batch-size", "8", "--max-steps-per-epoch", "1", "--workers", "0",
+                 "--no-progress", "--threads", "1", "--ft-epochs", "1", "--recal-images", "8", "--no-inets",
+                 "--teacher-weight", "0", "--out-dir", str(out)]) == 0
+    rep = json.loads((out / "compare.json").read_text())
+    assert list(rep["columns"]) == ["your model", "recalibrated", "fine-tuned RS-Net"]
+    assert set(rep["gain_base"].values()) == {"your model"}
+    assert not list((out / "models").glob("inet_*"))
+    from rsnet_edge.checkpoint import load_model
+    model, _ = load_model(out / "models" / "source.pt")
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        assert torch.allclose(model(x), single(x), atol=1e-5)
+    ft = torch.load(out / "models" / "finetune.pt", weights_only=True)["train_args"]
+    assert ft["teacher"] is None and ft["init"] == str(out / "models" / "source.pt")

@@ -159,3 +159,30 @@ def test_sampler_seeds_differ_between_epochs_and_equal_a_hand_seed_sequence():
         common = set(by_epoch[e]) & set(by_epoch[f])
         assert common and all(by_epoch[e][i] != by_epoch[f][i] for i in common)
     assert sample_seed(7, 1, 3) == hand(7, 1, 3) != hand(7, 0, 3)
+
+
+def test_teacher_view_is_the_same_crop_at_its_own_resolution():
+    """``extra`` (the teacher's resolution, training.train --teacher) is rendered after the S views
+    from the SAME crop and flip: it equals that crop rendered at its resolution alone, it matches
+    the training views, and another crop would not."""
+    img = _asymmetric_image()
+    with_teacher = TrainViews([64, 32], IMAGENET_MEAN, IMAGENET_STD, extra=[96])
+    alone = TrainViews([96], IMAGENET_MEAN, IMAGENET_STD)
+    same, other = [], []
+    for seed in range(12):
+        torch.manual_seed(seed)
+        v = with_teacher(img)
+        assert [t.shape[-1] for t in v] == [64, 32, 96]
+        torch.manual_seed(seed)
+        assert torch.equal(v[-1], alone(img)[0])
+        same.append(_err([v[-1], v[0]]))                 # 96 downsampled ~ the 64 view of the same crop
+        torch.manual_seed(seed + 100)
+        other.append(_err([alone(img)[0], v[0]]))        # another image's crop does not
+    assert max(same) < 0.08, same
+    assert sorted(other)[len(other) // 2] > 4 * max(same), (same, other)
+    try:
+        TrainViews([64, 32], IMAGENET_MEAN, IMAGENET_STD, multi_crop=True, extra=[96])
+    except ValueError as e:
+        assert "--multi-crop" in str(e)
+    else:
+        raise AssertionError("a teacher view with --multi-crop must be refused")

@@ -91,6 +91,28 @@ def test_two_gloo_processes_match_one_process(data, tmp_path):
     assert one["metrics"] == two["metrics"]
 
 
+def test_two_gloo_processes_match_one_process_with_a_teacher(data, tmp_path):
+    """--teacher under torchrun (issue 18): every rank computes the teacher's logits on its own share
+    (the teacher is no part of DDP), so 2 processes x 8 train what 1 process x 16 trains; the teacher
+    term is in both logs, equal."""
+    from helpers import teacher_ckpt
+    teacher = teacher_ckpt(tmp_path / "teacher.pt", data, 80)
+    args = ["--arch", "mobilenet_v2", "--width-mult", "0.35", "--data", str(data), "--resolutions", *RS,
+            "--epochs", "1", "--batch-size", "16", "--lr", "0.01", "--workers", "0", "--no-progress",
+            "--dtype", "float64", "--seed", "1", "--teacher", str(teacher), "--teacher-weight", "2"]
+    _train(args, tmp_path / "one.pt")
+    r = _train(args, tmp_path / "two.pt", nproc=2)
+    assert "2 process(es)" in r.stdout and "teacher:" in r.stdout
+    one, two = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("one", "two"))
+    torch.manual_seed(1)
+    w0 = create_model("mobilenet_v2", [int(r) for r in RS], num_classes=4, width_mult=0.35).state_dict()
+    assert _rel_update_diff(one["state_dict"], two["state_dict"], w0) < 1e-5
+    log1, log2 = ([json.loads(x) for x in Path(str(tmp_path / f"{n}.pt") + ".log.jsonl").read_text().splitlines()]
+                  for n in ("one", "two"))
+    assert log1[-1]["loss"]["tea"] > 0
+    assert log2[-1]["loss"]["tea"] == pytest.approx(log1[-1]["loss"]["tea"], rel=1e-6)
+
+
 def test_per_sample_seeds_and_device_views(data, tmp_path):
     """A sample's crop depends on its seed only; ``--views device`` renders the same crop once at the
     largest resolution (identical to the exact path there) and downsamples the rest on the device."""

@@ -119,3 +119,39 @@ def test_mean_resolution_loss_divides_cls_and_dis_by_s(mode):
     assert out["total"].item() == pytest.approx(cls / S + want_ens + want_dis, rel=1e-5)
     with pytest.raises(ValueError, match="resolution loss"):
         mred_loss(logits, y, alpha, mode, resolution_loss="max")
+
+
+# --------------------------------------------------------------- --teacher (issue 18, item 7)
+T = [[1.5, -0.5, 0.2], [0.0, 0.4, 2.0]]   # a frozen teacher's logits on the same two images
+
+
+@pytest.mark.parametrize("mode,resolution_loss,weight", [("full", "sum", 1.0), ("full", "mean", 1.0),
+                                                          ("none", "mean", 0.5), ("vanilla", "sum", 2.0)])
+def test_teacher_term_matches_hand_computation(mode, resolution_loss, weight):
+    cls, ens, van, full = _hand()
+    S, N = len(Z), len(Y)
+    per = 1 / S if resolution_loss == "mean" else 1.0
+    tea = per * sum(sum(_kl(T[i], Z[s][i]) for i in range(N)) / N for s in range(S))
+    logits, y, alpha = _tensors()
+    out = mred_loss(logits, y, alpha, mode, resolution_loss, teacher_logits=torch.tensor(T),
+                    teacher_weight=weight)
+    assert out["tea"].item() == pytest.approx(tea, rel=1e-5)
+    rest = {"full": cls * per + ens + full * per, "vanilla": cls * per + ens + van * per, "none": cls * per}[mode]
+    assert out["total"].item() == pytest.approx(rest + weight * tea, rel=1e-5)
+    without = mred_loss(*_tensors()[:1], y, alpha, mode, resolution_loss)
+    assert without["tea"].item() == 0 and without["total"].item() == pytest.approx(rest, rel=1e-5)
+
+
+def test_teacher_gets_no_gradient_and_teaches_every_resolution():
+    """The teacher's logits (as if from a model with requires_grad) get no gradient; each student
+    z_s gets the hand gradient of KL(p_T || p_s): (p_s - p_T) / N."""
+    logits, y, alpha = _tensors()
+    teacher = torch.tensor(T, requires_grad=True)
+    out = mred_loss(logits, y, alpha, "none", teacher_logits=teacher)
+    g = torch.autograd.grad(out["tea"], logits + [teacher], allow_unused=True)
+    assert g[-1] is None or g[-1].abs().sum() == 0
+    N = len(Y)
+    for s in range(len(Z)):
+        for i in range(N):
+            want = [(ps - pt) / N for ps, pt in zip(_softmax(Z[s][i]), _softmax(T[i]))]
+            assert g[s][i].tolist() == pytest.approx(want, abs=1e-6)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import ROOT, subprocess_env
+from helpers import ROOT, subprocess_env, teacher_ckpt
 from training.train import main as train_main
 
 
@@ -23,9 +23,9 @@ def data(tiny_data):
     return tiny_data
 
 
-def _args(data, out, workers):
+def _args(data, out, workers, extra=()):
     # 32 images / batch 8 = 4 steps per epoch, 3 epochs, checkpoints at steps 2, 4 (epoch), 6, 8, ...
-    return ["--arch", "mobilenet_v2", "--width-mult", "0.35", "--data", str(data),
+    return [*extra, "--arch", "mobilenet_v2", "--width-mult", "0.35", "--data", str(data),
             "--resolutions", "64", "48", "32", "--epochs", "3", "--batch-size", "8", "--lr", "0.01",
             "--workers", str(workers), "--save-every", "2", "--no-progress", "--out", str(out)]
 
@@ -37,15 +37,19 @@ def _state(path):
         return None
 
 
-def test_sigkill_mid_epoch_then_resume_is_bit_identical(data, tmp_path):
+@pytest.mark.parametrize("teacher", [False, True], ids=["mred", "with-teacher"])
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(data, tmp_path, teacher):
+    """With --teacher too (issue 18): its path is one of the run's arguments, its logits are
+    recomputed by the resumed process."""
     ref, cut = tmp_path / "ref.pt", tmp_path / "cut.pt"
-    r = subprocess.run([sys.executable, "-m", "training.train", *_args(data, ref, 0)], cwd=ROOT,
+    extra = ["--teacher", str(teacher_ckpt(tmp_path / "teacher.pt", data, 80))] if teacher else []
+    r = subprocess.run([sys.executable, "-m", "training.train", *_args(data, ref, 0, extra)], cwd=ROOT,
                        env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
 
     # the interrupted run also uses a DataLoader worker: augmentation is seeded per sample, so the
     # number of workers does not change what is trained
-    p = subprocess.Popen([sys.executable, "-m", "training.train", *_args(data, cut, 1)], cwd=ROOT,
+    p = subprocess.Popen([sys.executable, "-m", "training.train", *_args(data, cut, 1, extra)], cwd=ROOT,
                          env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 240
@@ -66,7 +70,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(data, tmp_path):
     assert st["batch"] != 0, "first checkpoint should be mid-epoch (step 2 of 4)"
     killed_at = st["step"]
 
-    r = subprocess.run([sys.executable, "-m", "training.train", *_args(data, cut, 1), "--resume", str(cut)],
+    r = subprocess.run([sys.executable, "-m", "training.train", *_args(data, cut, 1, extra), "--resume", str(cut)],
                        cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert f"step {killed_at}" in r.stdout  # "resumed at epoch E, batch B/4, step S"
@@ -103,5 +107,8 @@ def test_resume_refuses_other_settings_and_skips_finished_runs(data, tmp_path, c
     bad[bad.index("--lr") + 1] = "0.02"
     assert train_main(bad + ["--resume", str(out)]) == 2
     assert "--lr (0.01 vs 0.02)" in capsys.readouterr().err
+    teacher = str(teacher_ckpt(tmp_path / "t.pt", data))             # the teacher is a run argument too
+    assert train_main(args + ["--resume", str(out), "--teacher", teacher]) == 2
+    assert f"--teacher (None vs {teacher})" in capsys.readouterr().err
     ckpt = torch.load(out, weights_only=True)  # train_state is weights_only-loadable
     assert set(ckpt["train_state"]["rng"]) >= {"python", "numpy", "torch"}

@@ -21,11 +21,22 @@ DESCRIPTION = "Train an RS-Net: parallel multi-resolution training with MRED (pa
 # paper 4.1: (lr at batch 256, weight decay, epochs); read through arch_recipe / arch_names only
 _PAPER_RECIPES = {"mobilenet_v2": (0.05, 4e-5, 150), "resnet18": (0.1, 1e-4, 120), "resnet50": (0.1, 1e-4, 120)}
 
+# The fine-tune recipe (docs/byom.md): with --init, each of these flags left unset takes this value
+# instead of the from-scratch default (FROM_SCRATCH, the paper's). An unset --lr is resolved by
+# training.train once the data is known (finetune_lr): FINETUNE_LR per 256 images of batch, scaled
+# linearly with --batch-size as the paper's lr is, and by steps / FINETUNE_FULL_LR_STEPS for a run
+# of fewer steps (a short run must leave the top resolution where it was).
+FINETUNE_RECIPE = {"epochs": 12, "warmup_epochs": 0.5, "resolution_loss": "mean", "mred": "none"}
+FINETUNE_LR = 0.16
+FINETUNE_FULL_LR_STEPS = 300
+FROM_SCRATCH = {"warmup_epochs": 0.0, "resolution_loss": "sum", "mred": "full"}
+
 # arguments that must agree between a checkpoint's run and the run resuming it
 RESUME_KEYS = ("arch", "width_mult", "dropout", "crop_scale", "warmup_epochs", "resolution_loss",
                "head_lr_scale", "zero_init_residual",
                "resolutions", "mred", "multi_crop", "epochs", "batch_size", "lr",
-               "weight_decay", "momentum", "max_steps_per_epoch", "seed", "views", "dtype")
+               "weight_decay", "momentum", "max_steps_per_epoch", "seed", "views", "dtype",
+               "teacher", "teacher_weight", "teacher_resolution")
 
 
 def arch_names() -> list[str]:
@@ -46,17 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--width-mult", type=float, default=1.0, help="MobileNetV2 width multiplier")
     ap.add_argument("--data", required=True, help="ImageFolder root with train/ and val/")
     ap.add_argument("--resolutions", type=int, nargs="+", default=list(DEFAULT_RESOLUTIONS))
-    ap.add_argument("--mred", default="full", choices=MODES, help="full (Eq. 10), vanilla (Eq. 8), "
-                    "none (Parallel), from_students (no ensemble teacher)")
+    ap.add_argument("--mred", choices=MODES, help="full (Eq. 10; default from scratch), vanilla (Eq. 8), "
+                    "none (Parallel; default with --init, where --teacher is the better teacher), "
+                    "from_students (no ensemble teacher)")
     ap.add_argument("--multi-crop", action="store_true", help="independent crop per resolution (ablation)")
-    ap.add_argument("--resolution-loss", choices=RESOLUTION_LOSSES, default="sum",
-                    help="sum: Eq. 2, the S per-resolution losses summed (paper); mean: divided by S "
-                         "(the shared weights get about an individual model's gradient)")
+    ap.add_argument("--resolution-loss", choices=RESOLUTION_LOSSES,
+                    help="sum: Eq. 2, the S per-resolution losses summed (paper; default from scratch); "
+                         "mean: divided by S (the shared weights get about an individual model's "
+                         "gradient; default with --init)")
     ap.add_argument("--crop-scale", type=float, default=SCALE[0], metavar="MIN",
                     help=f"RandomResizedCrop area range MIN-1 (default {SCALE[0]}, the paper's ImageNet "
                          f"recipe; larger keeps more of each object)")
-    ap.add_argument("--warmup-epochs", type=float, default=0.0,
-                    help="linear lr warmup over this many epochs before the cosine decay (paper: 0)")
+    ap.add_argument("--warmup-epochs", type=float,
+                    help="linear lr warmup over this many epochs before the cosine decay (default: 0 as "
+                         f"the paper; {FINETUNE_RECIPE['warmup_epochs']:g} with --init)")
     ap.add_argument("--dropout", type=float, help="classifier dropout (MobileNetV2 only; default "
                     "torchvision's 0.2; the paper's code uses none: --dropout 0)")
     ap.add_argument("--head-lr-scale", type=float, default=1.0, metavar="F",
@@ -69,10 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--init", metavar="PATH", help="start from these weights: a torchvision-layout "
                     "single-model state dict (every BN set seeded from its BN) or an rsnet-edge "
                     "checkpoint (weights only; other resolutions mapped by BN interpolation); a "
-                    "classifier of another size is re-initialised")
-    ap.add_argument("--epochs", type=int, help="default per architecture (paper 4.1)")
+                    "classifier of another size is re-initialised. Unset --lr, --epochs, "
+                    "--warmup-epochs, --resolution-loss and --mred then take the fine-tune recipe's "
+                    "values (printed first; docs/byom.md)")
+    ap.add_argument("--teacher", metavar="PATH", help="distil from this frozen model (an rsnet-edge "
+                    "checkpoint, or a torchvision-layout state dict of --arch with the run's classes), "
+                    "run at its own resolution on the crop every view comes from (off by default)")
+    ap.add_argument("--teacher-weight", type=float, default=1.0, metavar="W",
+                    help="the teacher term sum_s KL(p_teacher || p_s) (divided by S with --resolution-loss "
+                         "mean, as the cross-entropy) is added x W to the MRED loss (default 1)")
+    ap.add_argument("--teacher-resolution", type=int, metavar="R",
+                    help="the teacher's own resolution (default: a checkpoint's largest trained one; a "
+                         "state dict's: the largest of --resolutions)")
+    ap.add_argument("--epochs", type=int, help="default per architecture (paper 4.1); with --init the "
+                    "fine-tune recipe's")
     ap.add_argument("--batch-size", type=int, default=256, help="global batch size (all processes)")
-    ap.add_argument("--lr", type=float, help="default: paper lr x batch/256")
+    ap.add_argument("--lr", type=float, help="default: paper lr x batch/256 (with --init: the fine-tune "
+                    f"recipe's {FINETUNE_LR:g} x batch/256, x steps/{FINETUNE_FULL_LR_STEPS} for a run of "
+                    f"fewer steps)")
     ap.add_argument("--weight-decay", type=float, help="default per architecture")
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (quick runs)")
@@ -105,12 +133,33 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def recipe_defaults(a: argparse.Namespace) -> dict:
+    """``{dest: value}`` the fine-tune recipe gives to the flags ``a`` leaves unset (None), when
+    ``a.init`` is given; ``{}`` for a from-scratch run (the paper's defaults). An unset lr stays
+    None here (:func:`finetune_lr`, once the number of steps is known)."""
+    if not getattr(a, "init", None):
+        return {}
+    return {k: v for k, v in FINETUNE_RECIPE.items() if getattr(a, k, None) is None}
+
+
+def finetune_lr(batch_size: int, total_steps: int) -> float:
+    """The fine-tune recipe's lr: ``FINETUNE_LR x batch/256 x min(1, steps / FINETUNE_FULL_LR_STEPS)``."""
+    return FINETUNE_LR * batch_size / 256 * min(1.0, total_steps / FINETUNE_FULL_LR_STEPS)
+
+
 def resolve_defaults(a: argparse.Namespace) -> argparse.Namespace:
-    """Fill the per-architecture defaults in ``a`` (in place) and check every value; idempotent."""
+    """Fill the per-architecture defaults in ``a`` (in place) and check every value; idempotent.
+    With ``--init`` the unset flags of :data:`FINETUNE_RECIPE` take its values first."""
+    for k, v in recipe_defaults(a).items():
+        setattr(a, k, v)
+    for k, v in FROM_SCRATCH.items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
     base_lr, wd, epochs = arch_recipe(a.arch)
     a.resolutions = list(normalize_resolutions(a.resolutions))
     a.epochs = a.epochs if a.epochs is not None else epochs
-    a.lr = a.lr if a.lr is not None else base_lr * a.batch_size / 256
+    if a.lr is None and not a.init:   # with --init: the recipe's, by training.train (finetune_lr)
+        a.lr = base_lr * a.batch_size / 256
     a.weight_decay = a.weight_decay if a.weight_decay is not None else wd
     a.log = a.log or str(a.out) + ".log.jsonl"
     if a.epochs < 1 or a.batch_size < 1:
@@ -130,6 +179,14 @@ def resolve_defaults(a: argparse.Namespace) -> argparse.Namespace:
         raise ValueError(f"--dropout must be in [0, 1), got {a.dropout}")
     if a.dropout and a.arch != "mobilenet_v2":
         raise ValueError(f"--dropout: torchvision's {a.arch} has no dropout layer (only mobilenet_v2 takes it)")
+    if not a.teacher_weight >= 0:
+        raise ValueError(f"--teacher-weight must be >= 0, got {a.teacher_weight}")
+    if a.teacher_resolution is not None:
+        a.teacher_resolution = normalize_resolutions([a.teacher_resolution])[0]
+        if not a.teacher:
+            raise ValueError("--teacher-resolution is for --teacher")
+    if a.teacher and a.multi_crop:
+        raise ValueError("--teacher sees the one crop every view comes from: not with --multi-crop")
     return a
 
 
@@ -152,7 +209,7 @@ def make_config(**options) -> argparse.Namespace:
         raise ValueError(f"training option(s) {', '.join(missing)} required")
     cfg = argparse.Namespace(**{k: act.default for k, act in acts.items()})
     for k, v in options.items():
-        if acts[k].choices is not None:
+        if acts[k].choices is not None and v is not None:   # None: unset (the default's value)
             for x in (v if isinstance(v, (list, tuple)) else [v]):
                 if x not in acts[k].choices:
                     raise ValueError(f"argument --{k.replace('_', '-')}: invalid choice: {x!r} "

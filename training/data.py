@@ -75,11 +75,15 @@ def render_crop(img: Image.Image, crop: Crop, resolution: int) -> Image.Image:
 
 
 class TrainViews:
-    """Dataset transform: one decoded image -> S normalised views from ONE crop (or S crops)."""
+    """Dataset transform: one decoded image -> S normalised views from ONE crop (or S crops).
+    ``extra`` resolutions (``--teacher``'s own, when it is not a training resolution) are rendered
+    from the same crop after the S views."""
 
     def __init__(self, resolutions: Sequence[int], mean, std, multi_crop: bool = False,
-                 scale: Sequence[float] = SCALE):
-        self.resolutions = [int(r) for r in resolutions]
+                 scale: Sequence[float] = SCALE, extra: Sequence[int] = ()):
+        if multi_crop and extra:
+            raise ValueError("a teacher sees the one crop every view comes from: not with --multi-crop")
+        self.resolutions = [int(r) for r in resolutions] + [int(r) for r in extra]
         self.mean, self.std = list(mean), list(std)
         self.multi_crop = multi_crop
         self.scale = crop_scale(scale[0])
@@ -152,8 +156,8 @@ def crop_scale(min_area: float) -> tuple[float, float]:
 
 
 def train_dataset(data_dir, resolutions, mean, std, multi_crop: bool = False,
-                  scale: Sequence[float] = SCALE) -> ImageFolderViews:
-    return ImageFolderViews(Path(data_dir) / "train", TrainViews(resolutions, mean, std, multi_crop, scale))
+                  scale: Sequence[float] = SCALE, extra: Sequence[int] = ()) -> ImageFolderViews:
+    return ImageFolderViews(Path(data_dir) / "train", TrainViews(resolutions, mean, std, multi_crop, scale, extra))
 
 
 def val_dataset(data_dir, resolutions, mean, std, crop_pct: float, classes=None) -> ImageFolderViews:

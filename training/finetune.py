@@ -26,16 +26,18 @@ from rsnet_edge.checkpoint import FORMAT, load_error_reason, validate_checkpoint
 from rsnet_edge.models import load_rsnet_state_dict, load_single_state_dict, model_resolutions
 
 
-def read_init_file(path: str | os.PathLike):
+def read_init_file(path: str | os.PathLike, flag: str = "--init"):
+    """The object in ``path`` (``weights_only``); a missing or unreadable file is one ValueError
+    line starting with ``flag``."""
     p = Path(path)
     if p.is_dir():
-        raise ValueError(f"--init {p} is a folder; give the state dict or checkpoint file")
+        raise ValueError(f"{flag} {p} is a folder; give the state dict or checkpoint file")
     if not p.is_file():
-        raise ValueError(f"--init {p}: no such file")
+        raise ValueError(f"{flag} {p}: no such file")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is one error line (never cut)
-        raise ValueError(f"--init {p} is not a readable state dict or checkpoint: "
+        raise ValueError(f"{flag} {p} is not a readable state dict or checkpoint: "
                          f"{load_error_reason(e)}") from None
 
 

@@ -11,10 +11,14 @@ highest resolution first, and ``alpha`` the S unnormalised importance scores:
            from_students: Eq. 10 without the ensemble teacher (only p_1..p_{S-1} teach; Table 5):
                     2/S * sum_{t=1}^{S-1} sum_{s>t} KL(p_t || p_s)  (S(S-1)/2 pairs)
   every teacher p_t is detached; KL is averaged over the batch (Eq. 7).
-- ``total`` = cls + ens + dis                                     (Eq. 9)
+- ``tea``  = sum_s KL(p_T || p_s) with ``teacher_logits`` z_T given (not the paper's; ``training.train
+  --teacher``): a frozen model's logits on the same crop (its own resolution) teach every resolution;
+  0 without a teacher
+- ``total`` = cls + ens + dis + teacher_weight * tea               (Eq. 9, plus the teacher term)
 
-``resolution_loss="mean"`` (not the paper's) divides ``cls`` and ``dis`` by S, so the shared weights
-get about an individual network's gradient at the same learning rate; ``"sum"`` (default) is Eq. 2.
+``resolution_loss="mean"`` (not the paper's) divides ``cls``, ``dis`` and ``tea`` by S, so the shared
+weights get about an individual network's gradient at the same learning rate; ``"sum"`` (default) is
+Eq. 2. With ``teacher_weight`` 1 the teacher term weighs as much as the cross-entropy term ``cls``.
 
 :class:`MultiResolutionNet` is what the trainer optimises (and DDP wraps): the RS-Net plus alpha,
 one forward from the S views to these loss terms.
@@ -45,8 +49,15 @@ def ensemble_logits(logits: Sequence[torch.Tensor], alpha: torch.Tensor) -> torc
     return sum(w[s] * z.detach().float() for s, z in enumerate(logits))
 
 
+def teacher_loss(logits: Sequence[torch.Tensor], teacher_logits: torch.Tensor) -> torch.Tensor:
+    """sum_s KL(p_T || p_s), batch-averaged: the frozen teacher's distribution taught to every
+    resolution (no gradient reaches the teacher)."""
+    return sum(kl_div(teacher_logits, z) for z in logits)
+
+
 def mred_loss(logits: Sequence[torch.Tensor], target: torch.Tensor, alpha: torch.Tensor,
-              mode: str = "full", resolution_loss: str = "sum") -> Mapping[str, torch.Tensor]:
+              mode: str = "full", resolution_loss: str = "sum", teacher_logits: torch.Tensor | None = None,
+              teacher_weight: float = 1.0) -> Mapping[str, torch.Tensor]:
     if mode not in MODES:
         raise ValueError(f"unknown MRED mode {mode!r} (expected one of {MODES})")
     if resolution_loss not in RESOLUTION_LOSSES:
@@ -57,8 +68,12 @@ def mred_loss(logits: Sequence[torch.Tensor], target: torch.Tensor, alpha: torch
     per_res = 1.0 / S if resolution_loss == "mean" else 1.0
     cls = sum(F.cross_entropy(z.float(), target) for z in logits) * per_res
     zero = cls.new_zeros(())
+    tea = zero if teacher_logits is None else teacher_loss(logits, teacher_logits) * per_res
+
+    def total(t):  # no teacher: the MRED total as it always was (no added zero in the graph)
+        return t if teacher_logits is None else t + teacher_weight * tea
     if mode == "none":
-        return {"total": cls, "cls": cls, "ens": zero, "dis": zero}
+        return {"total": total(cls), "cls": cls, "ens": zero, "dis": zero, "tea": tea}
     z0 = ensemble_logits(logits, alpha)
     ens = F.cross_entropy(z0, target)
     if mode == "vanilla":
@@ -68,7 +83,7 @@ def mred_loss(logits: Sequence[torch.Tensor], target: torch.Tensor, alpha: torch
         dis = sum(kl_div(chain[t], chain[s]) for t in range(len(chain)) for s in range(t + 1, len(chain)))
         dis = dis * (2.0 / (S + 1)) if mode == "full" else dis * (2.0 / S if S > 1 else 0.0)
     dis = dis * per_res if torch.is_tensor(dis) else zero
-    return {"total": cls + ens + dis, "cls": cls, "ens": ens, "dis": dis}
+    return {"total": total(cls + ens + dis), "cls": cls, "ens": ens, "dis": dis, "tea": tea}
 
 
 class MultiResolutionNet(nn.Module):
@@ -76,16 +91,20 @@ class MultiResolutionNet(nn.Module):
     targets, returns the MRED loss terms, so DDP sees one forward and one backward per step."""
 
     def __init__(self, model: nn.Module, num_resolutions: int, learn_alpha: bool, mode: str = "full",
-                 resolution_loss: str = "sum"):
+                 resolution_loss: str = "sum", teacher_weight: float = 1.0):
         super().__init__()
         self.model = model
         self.mode = mode
         self.resolution_loss = resolution_loss
+        self.teacher_weight = teacher_weight
         self.alpha = nn.Parameter(torch.zeros(num_resolutions), requires_grad=learn_alpha)
 
-    def forward(self, views: list[torch.Tensor], target: torch.Tensor | None = None):
+    def forward(self, views: list[torch.Tensor], target: torch.Tensor | None = None,
+                teacher_logits: torch.Tensor | None = None):
+        """``teacher_logits``: a frozen teacher's logits on the same images (computed outside, so the
+        teacher is no part of this module, of DDP or of the optimizer)."""
         logits = [self.model(v) for v in views]
         if target is None:
             return logits
         return mred_loss(logits, target, self.alpha, self.mode if len(views) > 1 else "none",
-                         self.resolution_loss)
+                         self.resolution_loss, teacher_logits, self.teacher_weight)

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import torch
 
+import json
+
+from rsnet_edge.files import atomic_write_bytes
 from rsnet_edge.flops import human
 from training.evaluate import format_matrix
 
@@ -76,10 +79,11 @@ def format_report(rep: dict, arch: str) -> str:
         lines += ["", format_matrix(mat, title=f"Table 1, {name}: % of val images right at column "
                                                f"resolution (v), wrong at row resolution (x)"
                                                + ("" if n == 1 else f", mean over {n} seeds"))]
-    lines += ["", "each I-Net tested at every resolution (top-1):",
-              f"{'':>8}" + "".join(f"{k:>7}" for k in keys)]
-    for name, row in rep["each_inet_at_every_resolution"].items():
-        lines.append(f"{name:>8}" + "".join(f"{row[k]['top1']:>7.1f}" for k in keys))
+    if rep.get("each_inet_at_every_resolution"):
+        lines += ["", "each I-Net tested at every resolution (top-1):",
+                  f"{'':>8}" + "".join(f"{k:>7}" for k in keys)]
+        for name, row in rep["each_inet_at_every_resolution"].items():
+            lines.append(f"{name:>8}" + "".join(f"{row[k]['top1']:>7.1f}" for k in keys))
     lines.append("")
     lines.append("training time per model (s" + ("" if n == 1 else ", mean over seeds") + "): " + ", ".join(
         f"{c} {t:.0f}" for c, t in rep["train_time_s"].items() if t is not None))
@@ -114,8 +118,11 @@ def format_markdown(rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rep: dict, path: Path, arch: str) -> bool:
-    """Paper Fig. 1 style: top-1 vs MAdds. False (and a note) when matplotlib is missing."""
+def plot(rep: dict, path: Path, arch: str, styles: list | None = None, label: str = "RS-Net",
+         title: str | None = None) -> bool:
+    """Paper Fig. 1 style: top-1 vs MAdds of the ``styles`` columns (``[(column, plot kwargs)]``;
+    default RS-Net, I-Nets, I-max, Parallel), the ``label`` column's points marked with their
+    resolution. False (and a note) when matplotlib is missing."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -126,20 +133,22 @@ def plot(rep: dict, path: Path, arch: str) -> bool:
     keys = [str(r) for r in rep["resolutions"]]
     x = [rep["madds"][k] / 1e6 for k in keys]
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=130)
-    imax = next(c for c in rep["columns"] if c.endswith("(I-max)"))
-    styles = [("RS-Net", dict(color="tab:red", marker="o", lw=2.2, zorder=4)),
-              ("I-Nets", dict(color="tab:blue", marker="s", lw=1.6)),
-              (imax, dict(color="tab:gray", marker="^", lw=1.4, ls="--")),
-              ("Parallel", dict(color="tab:green", marker="d", lw=1.0, ls=":"))]
+    if styles is None:
+        imax = next(c for c in rep["columns"] if c.endswith("(I-max)"))
+        styles = [("RS-Net", dict(color="tab:red", marker="o", lw=2.2, zorder=4)),
+                  ("I-Nets", dict(color="tab:blue", marker="s", lw=1.6)),
+                  (imax, dict(color="tab:gray", marker="^", lw=1.4, ls="--")),
+                  ("Parallel", dict(color="tab:green", marker="d", lw=1.0, ls=":"))]
     for col, st in styles:
-        y = [rep["columns"][col][k]["top1"] for k in keys]
-        ax.plot(x, y, label=col, ms=5, **st)
+        if col in rep["columns"]:
+            y = [rep["columns"][col][k]["top1"] for k in keys]
+            ax.plot(x, y, label=col, ms=5, **st)
     for k, xx in zip(keys, x):
-        ax.annotate(k, (xx, rep["columns"]["RS-Net"][k]["top1"]), textcoords="offset points",
+        ax.annotate(k, (xx, rep["columns"][label][k]["top1"]), textcoords="offset points",
                     xytext=(0, 6), ha="center", fontsize=7, color="tab:red")
     ax.set_xlabel("MAdds (M)")
     ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title(f"{arch}: one RS-Net vs {len(keys)} I-Nets vs I-{keys[0]}", fontsize=10)
+    ax.set_title(title or f"{arch}: one RS-Net vs {len(keys)} I-Nets vs I-{keys[0]}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
@@ -149,3 +158,15 @@ def plot(rep: dict, path: Path, arch: str) -> bool:
     plt.close(fig)
     tmp.replace(path)
     return True
+
+
+def write_report(report_dir: Path, text: str, rep: dict, t0: float, arch: str, **plot_kw) -> None:
+    """Write compare.txt/.json/.md and the plot into ``report_dir`` (each atomically) and say where."""
+    import time
+    report_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(report_dir / "compare.txt", (text + "\n").encode())
+    atomic_write_bytes(report_dir / "compare.json", json.dumps(rep, indent=1).encode())
+    atomic_write_bytes(report_dir / "compare.md", format_markdown(rep).encode())
+    drew = plot(rep, report_dir / "compare.png", arch, **plot_kw)
+    print(f"\nwrote {report_dir / 'compare.txt'}, {report_dir / 'compare.json'}, {report_dir / 'compare.md'}"
+          + (f", {report_dir / 'compare.png'}" if drew else "") + f" ({time.time() - t0:.0f} s)")

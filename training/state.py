@@ -30,7 +30,7 @@ from rsnet_edge import jsonio
 from rsnet_edge.checkpoint import CheckpointError, save_checkpoint, versions
 from training.config import RESUME_KEYS, config_record, resume_args
 
-LOSS_TERMS = ("total", "cls", "ens", "dis")
+LOSS_TERMS = ("total", "cls", "ens", "dis", "tea")
 
 # the checkpoint's model card: these keys first, in this order (then the weights, alpha, metrics)
 CARD_HEAD = ("arch", "arch_args", "resolutions", "class_names", "mean", "std", "crop_pct")

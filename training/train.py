@@ -11,7 +11,10 @@ batch 256 scaled linearly with the batch, weight decay 1e-4 / 4e-5, 120 / 150 ep
 paper's, off by default, for short runs (docs/recipes.md): ``--warmup-epochs``,
 ``--crop-scale`` (default 0.08 = the paper's), ``--resolution-loss mean``, ``--head-lr-scale``,
 ``--zero-init-residual``; ``--dropout`` (default torchvision's 0.2). ``--init PATH`` seeds the weights
-from a torchvision single-model state dict or an rsnet-edge checkpoint (``training/finetune.py``).
+from a torchvision single-model state dict or an rsnet-edge checkpoint (``training/finetune.py``); then
+the flags left unset take the fine-tune recipe's values (``training.config.FINETUNE_RECIPE``, printed
+first). ``--teacher PATH`` adds distillation from a frozen model at its own resolution on the same crop
+(``training/teacher.py``; off by default).
 
 Where things live (split as torchvision's reference scripts are)
 ----------------------------------------------------------------
@@ -57,15 +60,17 @@ from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD, CheckpointError
 from rsnet_edge.files import atomic_write_bytes
 from rsnet_edge.flops import count_madds_all
 from rsnet_edge.models import create_model, head_name, param_counts, zero_init_residual
-from training.config import build_parser, resolve_defaults, resume_args
-from training.data import (GlobalBatchSampler, MaxResolutionView, collate_views, crop_scale, expand_views,
-                           loader_generator, train_dataset, val_dataset, worker_init)
+from training.config import (FINETUNE_FULL_LR_STEPS, FINETUNE_LR, build_parser, finetune_lr, recipe_defaults,
+                             resolve_defaults, resume_args)
+from training.data import (GlobalBatchSampler, MaxResolutionView, TrainViews, collate_views, crop_scale,
+                           expand_views, loader_generator, train_dataset, val_dataset, worker_init)
 from training.distributed import (all_ranks_have_data, barrier, bn_sync_group, evaluate_distributed,
                                   init_distributed, prepare_model, shutdown, sum_over_ranks, wrap_ddp)
 from training.evaluate import CastInput, format_table
 from training.finetune import init_model
 from training.mred import MultiResolutionNet
 from training.state import NonFiniteError, TrainState, load_resume, seed_everything, write_checkpoint
+from training.teacher import Teacher, extra_views, load_teacher
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -91,22 +96,30 @@ class Setup:
     dtype: torch.dtype
     sync_group: object
     card: dict
+    teacher: Teacher | None = None
+
+
+def arch_args_of(cfg: argparse.Namespace, num_classes: int) -> dict:
+    """The checkpoint's ``arch_args``: the builder's arguments of ``cfg`` with ``num_classes``."""
+    arch_args = {"num_classes": num_classes}
+    if cfg.arch == "mobilenet_v2":
+        arch_args["width_mult"] = cfg.width_mult
+        arch_args["dropout"] = cfg.dropout
+    return arch_args
 
 
 def set_up(cfg: argparse.Namespace, classes: list[str], steps_per_epoch: int, rank: int, world: int,
-           device: torch.device, is_main: bool) -> Setup:
+           device: torch.device, is_main: bool, teacher: Teacher | None = None) -> Setup:
     """The RS-Net of ``cfg`` (``--init`` weights, global-batch dropout, synchronised BN), alpha, SGD
     (alpha without weight decay; with ``--head-lr-scale`` the classifier in a group of its own),
-    warmup + cosine schedule (:func:`lr_factor`) and AMP, on ``device``."""
+    warmup + cosine schedule (:func:`lr_factor`) and AMP, on ``device``; the frozen ``teacher`` (or
+    None) goes to the device too."""
     use_cuda = device.type == "cuda"
     amp_dtype = None
     if use_cuda and not cfg.no_amp:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    arch_args = {"num_classes": len(classes)}
-    if cfg.arch == "mobilenet_v2":
-        arch_args["width_mult"] = cfg.width_mult
-        arch_args["dropout"] = cfg.dropout
+    arch_args = arch_args_of(cfg, len(classes))
     model = create_model(cfg.arch, cfg.resolutions, **arch_args)
     if cfg.zero_init_residual:
         zero_init_residual(model)
@@ -118,15 +131,19 @@ def set_up(cfg: argparse.Namespace, classes: list[str], steps_per_epoch: int, ra
     sync_group = bn_sync_group(world, cfg.local_bn, use_cuda)
     prepare_model(model, rank, world, sync_group, use_cuda)
     net = MultiResolutionNet(model, S, learn_alpha=cfg.mred != "none" and S > 1, mode=cfg.mred,
-                             resolution_loss=cfg.resolution_loss)
+                             resolution_loss=cfg.resolution_loss, teacher_weight=cfg.teacher_weight)
     dtype = getattr(torch, cfg.dtype)
     if dtype != torch.float32:
         if use_cuda:
             raise ValueError("--dtype float64 is for CPU checks")
         net = net.to(dtype)
     net = net.to(device)  # before the optimizer exists; its restored state follows the parameters
+    if teacher is not None:
+        teacher.to(device, dtype)
     if use_cuda:
         net = net.to(memory_format=torch.channels_last)
+        if teacher is not None:
+            teacher.model = teacher.model.to(memory_format=torch.channels_last)
     card = {"arch": cfg.arch, "arch_args": arch_args, "resolutions": cfg.resolutions, "class_names": list(classes),
             "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "crop_pct": 0.875,
             "params": param_counts(model),
@@ -145,7 +162,7 @@ def set_up(cfg: argparse.Namespace, classes: list[str], steps_per_epoch: int, ra
     total_steps = max(1, cfg.epochs * steps_per_epoch)
     warmup_steps = min(total_steps - 1, round(cfg.warmup_epochs * steps_per_epoch))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, warmup_steps, total_steps))
-    return Setup(model, net, opt, sched, scaler, amp_dtype, dtype, sync_group, card)
+    return Setup(model, net, opt, sched, scaler, amp_dtype, dtype, sync_group, card, teacher)
 
 
 def train_one_epoch(cfg: argparse.Namespace, s: Setup, ddp: nn.Module, loader: DataLoader,
@@ -159,11 +176,12 @@ def train_one_epoch(cfg: argparse.Namespace, s: Setup, ddp: nn.Module, loader: D
     ddp.train()
     bar = tqdm(total=steps_per_epoch, initial=first, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                disable=not is_main or cfg.no_progress)
+    rendered = list(cfg.resolutions) + extra_views(s.teacher, cfg.resolutions)
     for i, (views, target, bad) in enumerate(loader, start=first):
         st.skipped += bad
         if all_ranks_have_data(views is not None, world, device):
             if cfg.views == "device":
-                views = expand_views(views[0].to(device, non_blocking=True), cfg.resolutions,
+                views = expand_views(views[0].to(device, non_blocking=True), rendered,
                                      s.card["mean"], s.card["std"])
             else:
                 views = [v.to(device, non_blocking=True) for v in views]
@@ -173,7 +191,9 @@ def train_one_epoch(cfg: argparse.Namespace, s: Setup, ddp: nn.Module, loader: D
                 views = [v.contiguous(memory_format=torch.channels_last) for v in views]
             target = target.to(device, non_blocking=True)
             with torch.autocast("cuda", dtype=s.amp_dtype) if s.amp_dtype else nullcontext():
-                losses = ddp(views, target)
+                # the frozen teacher on this rank's share, at its own resolution, the same crops
+                t_logits = None if s.teacher is None else s.teacher.logits(views[s.teacher.view_index(cfg.resolutions)])
+                losses = ddp(views[:len(cfg.resolutions)], target, t_logits)
             if not torch.isfinite(losses["total"].detach()).all():
                 raise NonFiniteError(f"loss became {float(losses['total'].detach())} at step {st.step + 1} "
                                      f"(epoch {epoch + 1}): training stopped; {cfg.out} keeps the last "
@@ -200,6 +220,7 @@ def train_one_epoch(cfg: argparse.Namespace, s: Setup, ddp: nn.Module, loader: D
 def train(cfg: argparse.Namespace) -> dict | None:
     """Train as ``cfg`` (a :mod:`training.config` config) says; returns the last checkpoint written
     (a finished run resumed: that run's checkpoint)."""
+    from_recipe = recipe_defaults(cfg)   # before they are filled in: what the fine-tune recipe sets
     cfg = resolve_defaults(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -217,14 +238,21 @@ def train(cfg: argparse.Namespace) -> dict | None:
         torch.backends.cudnn.benchmark = False
     elif use_cuda:
         torch.backends.cudnn.benchmark = True
-    resume = load_resume(cfg)
     # every rank seeds the same: identical init, and dropout masks drawn for the global batch
     seed_everything(cfg.seed)
 
     mean, std, crop_pct = list(IMAGENET_MEAN), list(IMAGENET_STD), 0.875
     train_ds = train_dataset(cfg.data, cfg.resolutions, mean, std, cfg.multi_crop, crop_scale(cfg.crop_scale))
+    teacher = None
+    if cfg.teacher:
+        teacher = load_teacher(cfg.teacher, cfg.arch, {k: v for k, v in arch_args_of(cfg, 0).items()
+                                                       if k != "num_classes"},
+                               train_ds.classes, cfg.resolutions, cfg.teacher_resolution)
+        extra = extra_views(teacher, cfg.resolutions)   # its view, from the same crop as the others
+        train_ds.transform = TrainViews(cfg.resolutions, mean, std, cfg.multi_crop, crop_scale(cfg.crop_scale), extra)
     if cfg.views == "device":
-        train_ds.transform = MaxResolutionView(cfg.resolutions, crop_scale(cfg.crop_scale))
+        train_ds.transform = MaxResolutionView(list(cfg.resolutions) + extra_views(teacher, cfg.resolutions),
+                                               crop_scale(cfg.crop_scale))
     val_ds = val_dataset(cfg.data, cfg.resolutions, mean, std, crop_pct, train_ds.classes)
     if world > 1 and len(train_ds) < cfg.batch_size:
         raise ValueError(f"{len(train_ds)} training images are fewer than one global batch "
@@ -235,7 +263,21 @@ def train(cfg: argparse.Namespace) -> dict | None:
                         worker_init_fn=worker_init, persistent_workers=cfg.workers > 0,
                         generator=loader_generator(cfg.seed + rank))
     steps_per_epoch = sampler.batches_per_epoch
-    s = set_up(cfg, train_ds.classes, steps_per_epoch, rank, world, device, is_main)
+    if cfg.lr is None:      # --init without --lr: the recipe's, knowing the run's length
+        cfg.lr = finetune_lr(cfg.batch_size, cfg.epochs * steps_per_epoch)
+        from_recipe = {"lr": cfg.lr, **from_recipe}
+    resume = load_resume(cfg)
+    if is_main and from_recipe:
+        print("fine-tune recipe (--init; flags you did not set): " + " ".join(
+            f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
+            for k, v in from_recipe.items()) + (
+            f" (lr: {FINETUNE_LR:g} x {cfg.batch_size}/256" + (
+                f" x {cfg.epochs * steps_per_epoch}/{FINETUNE_FULL_LR_STEPS} steps, a short run" if
+                cfg.epochs * steps_per_epoch < FINETUNE_FULL_LR_STEPS else "") + ")" if "lr" in from_recipe else ""),
+            flush=True)
+    if is_main and teacher is not None:
+        print(teacher.note + f", weight {cfg.teacher_weight:g}", flush=True)
+    s = set_up(cfg, train_ds.classes, steps_per_epoch, rank, world, device, is_main, teacher)
     S = len(cfg.resolutions)
 
     st = TrainState()
@@ -320,7 +362,7 @@ def main(argv=None) -> int:
         check_outputs([Output(a.out, "--out", keep=not a.resume,
                               force_flag="--force (or --resume auto to continue an unfinished run)"),
                        Output(a.log or str(a.out) + ".log.jsonl", "--log")],
-                      inputs=[a.data, getattr(a, "init", None)], force=a.force)
+                      inputs=[a.data, getattr(a, "init", None), getattr(a, "teacher", None)], force=a.force)
         train(a)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
