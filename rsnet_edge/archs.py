@@ -25,6 +25,7 @@ them).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import importlib.util
 from dataclasses import dataclass
@@ -226,8 +227,10 @@ def get(name: str) -> Arch:
         return ARCHS[name]
     if name.startswith(TIMM):
         return _timm_spec(name)
-    raise ValueError(f"unknown architecture {name!r} (known: {', '.join(ARCHS)}, or timm:NAME for "
-                     f"any timm model built from BatchNorm; python -m rsnet_edge.archs lists them)")
+    close = difflib.get_close_matches(name, list(ARCHS), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ValueError(f"unknown architecture {name!r}{hint} (python -m rsnet_edge.archs lists the "
+                     f"{len(ARCHS)} registered names; timm:NAME takes any timm model built from BatchNorm)")
 
 
 def check(name: str) -> str:
