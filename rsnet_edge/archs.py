@@ -277,31 +277,33 @@ def checkpoint_preprocess(name: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ listing
-def table(arch_names, resolutions=(224, 192, 160, 128, 96), num_classes: int = 1000, progress: bool = True) -> str:
-    """Parameters (single model, RS-Net = single + (S-1) x one BN set) and MAdds per resolution
-    of each architecture, paper Table 2 beside where it has them."""
-    from tqdm import tqdm
-
+def table_lines(arch_names, resolutions=(224, 192, 160, 128, 96), num_classes: int = 1000):
+    """The lines of :func:`table`, one architecture at a time (each is built to be counted)."""
     from .flops import count_madds, human
     from .norms import norm_affine_params
 
     rs = [int(r) for r in resolutions]
-    lines = [f"{'arch':<30} {'family':<18} {'params':>8} {'RS-Net':>8} " + " ".join(f"{r:>7}" for r in rs)]
-    for name in tqdm(arch_names, desc="building", unit="arch", disable=not progress, leave=False):
+    yield f"{'arch':<30} {'family':<18} {'params':>8} {'RS-Net':>8} " + " ".join(f"{r:>7}" for r in rs)
+    for name in arch_names:
         spec = get(name)
         if not spec.available():
-            lines.append(f"{name:<30} {spec.family:<18} (needs pip install 'rsnet-edge[{spec.extra}]')")
+            yield f"{name:<30} {spec.family:<18} (needs pip install 'rsnet-edge[{spec.extra}]')"
             continue
         model = build(name, num_classes).eval()
         single = sum(p.numel() for p in model.parameters())
         rsnet = single + (len(rs) - 1) * norm_affine_params(model)
         madds = " ".join(f"{human(count_madds(model, r)):>7}" for r in rs)
-        lines.append(f"{name:<30} {spec.family:<18} {single / 1e6:>7.2f}M {rsnet / 1e6:>7.2f}M {madds}")
+        yield f"{name:<30} {spec.family:<18} {single / 1e6:>7.2f}M {rsnet / 1e6:>7.2f}M {madds}"
         if spec.paper is not None:
             paper = dict(spec.paper.madds)
-            lines.append(f"{'  paper Table 2':<49} {spec.paper.single_params:>8} {spec.paper.rsnet_params:>8} "
-                         + " ".join(f"{paper.get(r, '-'):>7}" for r in rs))
-    return "\n".join(lines)
+            yield (f"{'  paper Table 2':<49} {spec.paper.single_params:>8} {spec.paper.rsnet_params:>8} "
+                   + " ".join(f"{paper.get(r, '-'):>7}" for r in rs))
+
+
+def table(arch_names, resolutions=(224, 192, 160, 128, 96), num_classes: int = 1000) -> str:
+    """Parameters (single model, RS-Net = single + (S-1) x one BN set) and MAdds per resolution
+    of each architecture, paper Table 2 beside where it has them."""
+    return "\n".join(table_lines(arch_names, resolutions, num_classes))
 
 
 def main(argv=None) -> int:
@@ -319,7 +321,13 @@ def main(argv=None) -> int:
     archs = a.arch or list(ARCHS)
     for n in archs:
         get(n)                                 # an unknown name is refused before any work
-    print(table(archs, a.resolutions, a.num_classes, progress=not a.no_progress))
+    from tqdm import tqdm
+
+    with tqdm(total=len(archs), desc="architectures", unit="arch", disable=a.no_progress, leave=False) as bar:
+        for line in table_lines(archs, a.resolutions, a.num_classes):
+            if not line.startswith(" ") and not line.startswith("arch "):
+                bar.update(1)
+            tqdm.write(line)
     return 0
 
 
