@@ -90,7 +90,7 @@ class Arch:
     registered: bool = True             # False: a timm:NAME built on demand
 
     @property
-    def needs(self) -> str | None:
+    def needs(self) -> str:
         """The module the builder imports."""
         return self.builder.partition(":")[0].split(".")[0]
 
@@ -130,10 +130,9 @@ def _timm(name, family, head, zero_init=RESIDUAL_RULE, dropout=0.0, interp="bicu
 
 _MBV = ("width_mult", "dropout")
 _EFF = ("dropout", "stochastic_depth_prob")
-_T2 = Paper
 _ENTRIES = [
     _tv("mobilenet_v2", "MobileNetV2", "classifier.1", PAPER_MBV2, resize=232, dropout=0.2, args=_MBV,
-        width_arg="width_mult", paper=_T2(((224, "301M"), (192, "221M"), (160, "154M"), (128, "99M"), (96, "56M")),
+        width_arg="width_mult", paper=Paper(((224, "301M"), (192, "221M"), (160, "154M"), (128, "99M"), (96, "56M")),
                                           "3.34M", "3.47M")),
     _tv("mobilenet_v3_small", "MobileNetV3", "classifier.3", MOBILE, dropout=0.2, args=_MBV, width_arg="width_mult"),
     _tv("mobilenet_v3_large", "MobileNetV3", "classifier.3", MOBILE, resize=232, dropout=0.2, args=_MBV,
@@ -149,10 +148,11 @@ _ENTRIES = [
     _tv("efficientnet_v2_s", "EfficientNet", "classifier.1", MOBILE, 384, 384, "bilinear", 0.2, args=_EFF),
     _tv("efficientnet_v2_m", "EfficientNet", "classifier.1", MOBILE, 480, 480, "bilinear", 0.3, args=_EFF),
     _tv("resnet18", "ResNet", "fc", PAPER_RESNET,
-        paper=_T2(((224, "1.82G"), (192, "1.34G"), (160, "931M"), (128, "596M"), (96, "335M")), "11.15M", "11.18M")),
+        paper=Paper(((224, "1.82G"), (192, "1.34G"), (160, "931M"), (128, "596M"), (96, "335M")), "11.15M", "11.18M")),
     _tv("resnet34", "ResNet", "fc", RESNET),
     _tv("resnet50", "ResNet", "fc", PAPER_RESNET, resize=232,
-        paper=_T2(((224, "4.14G"), (192, "3.04G"), (160, "2.11G"), (128, "1.35G"), (96, "760M")), "24.37M", "24.58M")),
+        paper=Paper(((224, "4.14G"), (192, "3.04G"), (160, "2.11G"), (128, "1.35G"), (96, "760M")),
+                    "24.37M", "24.58M")),
     *[_tv(n, "ResNet", "fc", RESNET, resize=232) for n in ("resnet101", "resnet152", "resnext50_32x4d",
                                                           "wide_resnet50_2")],
     *[_tv(f"regnet_{xy}_{size}", "RegNet", "fc", REGNET, resize=232)
