@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from rsnet_edge import archs
 from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD
 from rsnet_edge.files import atomic_write_bytes
 from rsnet_edge.models import create_model, normalize_resolutions
@@ -100,7 +101,8 @@ def pipeline_rate(kind, paths, resolutions, repeats, device) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.train_step", description=__doc__.split("\n\n")[0])
     ap.add_argument("--arch", default="mobilenet_v2")
-    ap.add_argument("--width-mult", type=float, default=0.35)
+    ap.add_argument("--width-mult", type=float, default=0.35,
+                    help="width multiplier, for architectures whose builder has one (default 0.35)")
     ap.add_argument("--resolutions", type=int, nargs="+", default=[128, 112, 96, 80, 64])
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--num-classes", type=int, default=10)
@@ -123,9 +125,8 @@ def main(argv=None) -> int:
     amp = None
     if device.type == "cuda" and not a.no_amp:
         amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    arch_args = {"num_classes": a.num_classes}
-    if a.arch == "mobilenet_v2":
-        arch_args["width_mult"] = a.width_mult
+    spec = archs.get(a.arch)
+    arch_args = archs.arch_args(a.arch, a.num_classes, width_mult=a.width_mult if spec.width_arg else None)
     print(f"{a.arch} {arch_args}, resolutions {rs}, batch {a.batch_size}, {device}, "
           f"{torch.get_num_threads()} thread(s)" + (f", AMP {amp}" if amp else ""))
 

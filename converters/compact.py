@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from converters.prepare import ConversionError, Prepared, bn_scale_shift, conv_bn_pairs
+from converters.prepare import ConversionError, Prepared, bn_scale_shift
 from rsnet_edge import backends
 from rsnet_edge.rsfold import Hole, Program, pack
 
@@ -52,7 +52,7 @@ def find_holes(data: bytes, prep: Prepared, layout: dict | None = None) -> tuple
     missing: list[str] = []
     layout = {} if layout is None else layout
     for r in prep.resolutions:
-        for p in conv_bn_pairs(prep.references[r]):
+        for p in prep.conv_bn(r):
             w = p.conv.weight.detach()
             s, _ = bn_scale_shift(p.bn)
             folded = (w * s.reshape(-1, 1, 1, 1)).numpy().astype("<f4")   # as converters.prepare.encode

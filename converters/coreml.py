@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from converters.pipeline import run_cli
-from converters.prepare import ConversionError, Prepared, bn_scale_shift, conv_bn_pairs, sample_input
+from converters.prepare import ConversionError, Prepared, bn_scale_shift, sample_input
 from rsnet_edge import backends
 from rsnet_edge.backends import MANIFEST_KEY
 from rsnet_edge.manifest import entry_name
@@ -49,7 +49,7 @@ def fold_map(prep: Prepared, resolution: int) -> dict:
     import numpy as np
 
     out = {}
-    for p in conv_bn_pairs(prep.references[resolution]):
+    for p in prep.conv_bn(resolution):
         w = p.conv.weight.detach()
         s, _ = bn_scale_shift(p.bn)
         out[(w * s.reshape(-1, 1, 1, 1)).numpy().astype("<f4").tobytes()] = (

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from converters.pipeline import run_cli
-from converters.prepare import ConversionError, Prepared, bn_scale_shift, conv_bn_pairs, sample_input
+from converters.prepare import ConversionError, Prepared, bn_scale_shift, sample_input
 from rsnet_edge.backends import MANIFEST_KEY
 
 INPUT_NAME, OUTPUT_NAME = "x", "logits"
@@ -56,7 +56,7 @@ def _branch(prep: Prepared, r: int, model, shared: dict, local_prefix: str):
 
     folded_to_conv: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     if prep.weights == "shared":
-        for p in conv_bn_pairs(prep.references[r]):
+        for p in prep.conv_bn(r):
             w = p.conv.weight.detach()
             s, t = bn_scale_shift(p.bn)
             folded = (w * s.reshape(-1, 1, 1, 1)).numpy().astype("<f4")

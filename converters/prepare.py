@@ -15,22 +15,31 @@ With ``fold_budget=b`` (``affine`` only) the convs with the best ratio (activati
 / (weight elements duplicated) are folded greedily until the duplicated weights reach ``b`` x the
 shared weight bytes (see bench/encodings.py). What each ``--weights`` form ships: docs/formats.md.
 The converter pipeline and CLI that use this module: converters/pipeline.py.
+
+Which BN folds into which conv follows the data flow (:func:`trace_pairing`): a BN folds when its
+input is a conv's output that nothing else reads. Any other BN (DenseNet's pre-activation BN after a
+concatenation) is a per-resolution :class:`ChannelAffine` in every encoding: its scale and shift are
+the only per-resolution part, whatever reads its input stays shared.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_leaves
 
 from rsnet_edge import backends
 from rsnet_edge.checkpoint import model_from_checkpoint
 from rsnet_edge.manifest import DEFAULT_ENTRY, entry_name
 from rsnet_edge.models import normalize_resolutions, to_single_resolution
+from rsnet_edge.norms import post_ops
 
 #: --weights -> the encoding lowered (shared: the folded program, packed for fold at load afterwards)
 WEIGHTS = {"shared": "folded", "affine": "affine", "folded": "folded"}
@@ -61,53 +70,124 @@ def default_entry(backend: str, default_resolution: int) -> str:
 
 # ------------------------------------------------------------------------------------ encoding
 class ChannelAffine(nn.Module):
-    """``y[:, c] = x[:, c] * scale[c] + shift[c]`` as a depthwise 1x1 convolution.
+    """``y[:, c] = x[:, c] * scale[c] + shift[c]`` as a depthwise 1x1 convolution (then ``post``).
 
     Written as a conv (not mul/add) on purpose: the backends fuse a mul/add after a conv into the
     conv's weights (which would make them private again), but keep a conv as a conv."""
 
-    def __init__(self, scale: torch.Tensor, shift: torch.Tensor):
+    def __init__(self, scale: torch.Tensor, shift: torch.Tensor, post: nn.Module | None = None):
         super().__init__()
         c = scale.numel()
         self.conv = nn.Conv2d(c, c, 1, groups=c, bias=True)
         with torch.no_grad():
             self.conv.weight.copy_(scale.reshape(c, 1, 1, 1))
             self.conv.bias.copy_(shift)
+        self.post = post                  # what the replaced norm applied after it (None: nothing)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+        y = self.conv(x)
+        return y if self.post is None else self.post(y)
 
 
 @dataclass
 class ConvBN:
-    parent: nn.Module
-    conv_attr: str
-    bn_attr: str
+    """A conv and the BN that normalises its output, resolved in one model."""
+    model: nn.Module
     name: str                 # qualified name of the conv
+    bn_name: str              # qualified name of its BN
 
     @property
     def conv(self) -> nn.Conv2d:
-        return getattr(self.parent, self.conv_attr)
+        return self.model.get_submodule(self.name)
 
     @property
     def bn(self) -> nn.BatchNorm2d:
-        return getattr(self.parent, self.bn_attr)
+        return self.model.get_submodule(self.bn_name)
 
 
-def conv_bn_pairs(model: nn.Module) -> list[ConvBN]:
-    """Every Conv2d directly followed (in registration order, as torchvision builds MobileNetV2 and
-    ResNet) by the BatchNorm2d that normalises its output. Every BN of the model must be covered."""
-    pairs = []
-    for pname, parent in model.named_modules():
-        kids = list(parent.named_children())
-        for (an, a), (bn_name, b) in zip(kids, kids[1:]):
-            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d) and a.out_channels == b.num_features:
-                pairs.append(ConvBN(parent, an, bn_name, f"{pname}.{an}" if pname else an))
-    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-    if n_bn != len(pairs):
-        raise ConversionError(f"found {n_bn} BatchNorm2d but only {len(pairs)} directly follow a conv; "
-                              f"this architecture's layout is not supported by the BN encoder")
-    return pairs
+@dataclass(frozen=True)
+class Pairing:
+    """Which BN of a model folds into which conv (names), found once on the data flow
+    (:func:`trace_pairing`); ``unpaired``: every other BN (a per-channel affine in every encoding)."""
+    pairs: tuple[tuple[str, str], ...]
+    unpaired: tuple[str, ...]
+
+    def resolve(self, model: nn.Module) -> list[ConvBN]:
+        """The pairs in ``model`` (any copy of the traced model, e.g. another resolution's)."""
+        return [ConvBN(model, c, b) for c, b in self.pairs]
+
+
+class _Consumers(TorchFunctionMode):
+    """Counts, per tensor, the torch calls that read it and return a tensor (a shape query is not a
+    consumer); keeps every tensor it saw alive so that ids are not reused during the trace."""
+
+    def __init__(self, keep: list):
+        super().__init__()
+        self.uses: Counter = Counter()
+        self.keep = keep
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if any(isinstance(t, torch.Tensor) for t in tree_leaves(out)):
+            for t in tree_leaves((args, kwargs or {})):
+                if isinstance(t, torch.Tensor) and not isinstance(t, nn.Parameter):
+                    self.uses[id(t)] += 1
+                    self.keep.append(t)
+        return out
+
+
+@torch.no_grad()
+def trace_pairing(model: nn.Module, resolution: int = 64) -> Pairing:
+    """Pair each BN with a conv by following one forward pass (eval, one ``resolution`` input): the
+    BN's input IS the conv's output and no other op reads that output (and each is called once).
+    Registration order is not trusted: DenseNet's pre-activation BNs read a concatenation, and such
+    a BN stays unpaired (kept as a per-resolution scale and shift after a shared input)."""
+    convs = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    bns = {n: m for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)}
+    produced: dict[int, str] = {}
+    reads: dict[str, int] = {}
+    calls: Counter = Counter()
+    keep: list = []
+
+    def conv_hook(name):
+        def hook(mod, args, out):
+            produced[id(out)] = name
+            calls[name] += 1
+            keep.append(out)
+        return hook
+
+    def bn_hook(name):
+        def hook(mod, args):
+            reads[name] = id(args[0])
+            calls[name] += 1
+            keep.append(args[0])
+        return hook
+
+    hooks = [m.register_forward_hook(conv_hook(n)) for n, m in convs.items()]
+    hooks += [m.register_forward_pre_hook(bn_hook(n)) for n, m in bns.items()]
+    was_training = model.training
+    consumers = _Consumers(keep)
+    try:
+        with consumers:
+            model.eval()(torch.zeros(1, 3, resolution, resolution))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    pairs, unpaired = [], []
+    for b, bn in bns.items():
+        c = produced.get(reads.get(b, -1))
+        if (c is not None and consumers.uses[reads[b]] == 1 and calls[c] == 1 and calls[b] == 1
+                and convs[c].out_channels == bn.num_features):
+            pairs.append((c, b))
+        else:
+            unpaired.append(b)
+    return Pairing(tuple(pairs), tuple(unpaired))
+
+
+def conv_bn_pairs(model: nn.Module, resolution: int = 64) -> list[ConvBN]:
+    """Every conv whose output only its BN reads, with that BN (:func:`trace_pairing`)."""
+    return trace_pairing(model, resolution).resolve(model)
 
 
 def bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,9 +214,9 @@ def conv_output_elements(model: nn.Module, resolution: int) -> dict[str, int]:
 
 
 def plan_folds(single: nn.Module, encoding: str, n_entries: int, resolution: int,
-               fold_budget: float = 0.0) -> set[str]:
+               fold_budget: float = 0.0, pairing: Pairing | None = None) -> set[str]:
     """Names of the convs whose BN is folded per entry (the rest keep a shared weight + affine)."""
-    pairs = conv_bn_pairs(single)
+    pairs = (pairing or trace_pairing(single, resolution)).resolve(single)
     if encoding == "folded":
         return {p.name for p in pairs}
     if encoding == "hybrid":
@@ -159,24 +239,33 @@ def plan_folds(single: nn.Module, encoding: str, n_entries: int, resolution: int
     return chosen
 
 
+def _set(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, attr, module)
+
+
 @torch.no_grad()
-def encode(single: nn.Module, folds: set[str]) -> nn.Module:
-    """A copy of a plain-BN model with each BN folded (conv in ``folds``) or turned into a
-    :class:`ChannelAffine` (conv weight kept bit-identical, so backends can share it)."""
+def encode(single: nn.Module, folds: set[str], pairing: Pairing) -> nn.Module:
+    """A copy of a plain-BN model with each paired BN folded (conv in ``folds``) or turned into a
+    :class:`ChannelAffine` (conv weight kept bit-identical, so backends can share it), and every
+    unpaired BN a :class:`ChannelAffine`. What a norm applies after its batch norm (timm's
+    BatchNormAct2d: drop, act) stays after it."""
     m = copy.deepcopy(single).eval()
-    for p in conv_bn_pairs(m):
+    for p in pairing.resolve(m):
         conv, bn = p.conv, p.bn
         s, t = bn_scale_shift(bn)
+        post = post_ops(bn)
         if p.name in folds:
-            new = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                            conv.padding, conv.dilation, conv.groups, bias=True,
-                            padding_mode=conv.padding_mode)
-            new.weight.copy_(conv.weight * s.reshape(-1, 1, 1, 1))
-            new.bias.copy_(t + (conv.bias * s if conv.bias is not None else 0))
-            setattr(p.parent, p.conv_attr, new)
-            setattr(p.parent, p.bn_attr, nn.Identity())
+            new = copy.deepcopy(conv)             # its own class: timm's Conv2dSame pads in forward
+            new.weight = nn.Parameter(conv.weight * s.reshape(-1, 1, 1, 1))
+            new.bias = nn.Parameter(t + (conv.bias * s if conv.bias is not None else 0))
+            _set(m, p.name, new)
+            _set(m, p.bn_name, post if post is not None else nn.Identity())
         else:
-            setattr(p.parent, p.bn_attr, ChannelAffine(s, t))
+            _set(m, p.bn_name, ChannelAffine(s, t, post))
+    for name in pairing.unpaired:
+        bn = m.get_submodule(name)
+        _set(m, name, ChannelAffine(*bn_scale_shift(bn), post_ops(bn)))
     return m.eval()
 
 
@@ -189,7 +278,8 @@ class Prepared:
     weights: str                          # "shared" | "folded"
     encoding: str
     modules: dict[int, nn.Module]         # resolution -> encoded eval module (input NCHW float32)
-    references: dict[int, nn.Module]      # resolution -> plain torchvision module (BN unfolded)
+    references: dict[int, nn.Module]      # resolution -> plain source module (BN unfolded)
+    pairing: Pairing                      # which BN folds into which conv (the rest: affine)
     folded_convs: int = 0
     total_convs: int = 0
     fold_budget: float = 0.0
@@ -203,6 +293,11 @@ class Prepared:
     @property
     def default_resolution(self) -> int:
         return self.resolutions[0]
+
+    def conv_bn(self, resolution: int) -> list[ConvBN]:
+        """The paired convs and BNs of one resolution's reference module (the folded convs of a
+        folded program: what fold at load packs or rewrites)."""
+        return self.pairing.resolve(self.references[resolution])
 
     def entries(self) -> dict[str, tuple[int, nn.Module]]:
         """Entry-point name -> (resolution, module), the default entry ``forward`` last."""
@@ -248,8 +343,9 @@ def prepare(ckpt: dict[str, Any], resolutions: Sequence[int] | None = None, weig
     except ValueError as e:
         raise ConversionError(f"bad --resolutions: {e}") from None
     refs = {r: to_single_resolution(model, r, interpolate=True).eval() for r in served}
-    folds = plan_folds(refs[served[0]], enc, len(served), served[0], fold_budget)
-    modules = {r: encode(refs[r], folds) for r in served}
+    pairing = trace_pairing(refs[served[-1]], served[-1])
+    folds = plan_folds(refs[served[0]], enc, len(served), served[0], fold_budget, pairing)
+    modules = {r: encode(refs[r], folds, pairing) for r in served}
     if check:
         gen = torch.Generator().manual_seed(0)
         for r in served:
@@ -259,9 +355,9 @@ def prepare(ckpt: dict[str, Any], resolutions: Sequence[int] | None = None, weig
             diff = (ref - got).abs().max().item()
             if not diff <= PARITY_TOL * max(1.0, ref.abs().max().item()):
                 raise ConversionError(f"encoded module for {r} differs from the checkpoint by {diff:.3g}")
-    n = len(conv_bn_pairs(refs[served[0]]))
-    return Prepared(ckpt, model, served, weights, enc, modules, refs, folded_convs=len(folds),
-                    total_convs=n, fold_budget=fold_budget)
+    return Prepared(ckpt, model, served, weights, enc, modules, refs, pairing, folded_convs=len(folds),
+                    total_convs=len(pairing.pairs), fold_budget=fold_budget,
+                    info={"affine_bns": len(pairing.unpaired)} if pairing.unpaired else {})
 
 
 def sample_input(resolution: int, batch: int = 1, seed: int = 0) -> torch.Tensor:

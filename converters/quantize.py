@@ -53,7 +53,7 @@ from torch import nn
 from converters.calibration import (INT8_CALIB_IMAGES, CalibImage, Calibration, CalibrationError,
                                     calibration_batches, calibration_files, decode_for_views,
                                     load_calibration)
-from converters.prepare import ConversionError, Prepared, bn_scale_shift, conv_bn_pairs, sample_input
+from converters.prepare import ConversionError, ConvBN, Prepared, bn_scale_shift, conv_bn_pairs, sample_input
 from rsnet_edge import backends
 
 #: --weights forms int8 supports: shared (canonical int8 W, stored once) and folded (each entry's
@@ -233,10 +233,11 @@ def activation_qparams(gm: torch.fx.GraphModule) -> list[tuple[float, int]]:
 def quantize_entry(folded: nn.Module, reference: nn.Module, resolution: int, cal: Calibration,
                    mean: Sequence[float], std: Sequence[float], crop_pct: float,
                    canonical: dict[str, CanonicalConv] | None = None,
-                   backend: str = "executorch") -> QuantizedEntry:
+                   backend: str = "executorch", pairs: list[ConvBN] | None = None) -> QuantizedEntry:
     """PT2E-quantize one folded eval module with ``backend``'s quantizer, calibrated on ``cal`` at
     ``resolution``. With ``canonical`` (conv name -> CanonicalConv of the unfolded W), every folded
-    conv weight is replaced by the canonical int8 tensor and scales derived from ``reference``'s BN.
+    conv weight is replaced by the canonical int8 tensor and scales derived from ``reference``'s BN
+    (``pairs``: its folded convs and their BNs, traced from ``reference`` when not given).
 
     ExecuTorch's converted module holds the int8 weight as a constant (``fold_quantize``); LiteRT's
     holds the float weight and a ``quantize_per_channel`` node that its converter folds: there the
@@ -253,7 +254,8 @@ def quantize_entry(folded: nn.Module, reference: nn.Module, resolution: int, cal
             prepared(xb)
     conv = convert_pt2e(prepared, fold_quantize=_scheme(backend).fold_quantize)
     nodes = {n.name: n for n in conv.graph.nodes}
-    scales_of = {p.name: bn_scale_shift(p.bn)[0] for p in conv_bn_pairs(reference)}
+    pairs = pairs if pairs is not None else conv_bn_pairs(reference, resolution)
+    scales_of = {p.name: bn_scale_shift(p.bn)[0] for p in pairs}
     folded_w = {n: m.weight.detach() for n, m in folded.named_modules() if isinstance(m, nn.Conv2d)}
     weights, stats = {}, {"convs": 0, "differing": 0, "max_err_steps": 0.0, "direct_max_err_steps": 0.0}
     for node_name, conv_name in names.items():
@@ -291,9 +293,9 @@ def quantize_entry(folded: nn.Module, reference: nn.Module, resolution: int, cal
 
 def canonical_convs(prep: Prepared, backend: str = "executorch") -> dict[str, CanonicalConv]:
     """conv name -> q(W), scale(W) of the shared (unfolded) weight, quantized once."""
-    ref = prep.references[prep.default_resolution]
     eps = observer_eps(backend)
-    return {p.name: CanonicalConv(*quantize_weight(p.conv.weight, backend), eps=eps) for p in conv_bn_pairs(ref)}
+    return {p.name: CanonicalConv(*quantize_weight(p.conv.weight, backend), eps=eps)
+            for p in prep.conv_bn(prep.default_resolution)}
 
 
 def quantize_prepared(prep: Prepared, cal: Calibration, canonical: bool = True, verbose: bool = False,
@@ -320,7 +322,7 @@ def quantize_prepared(prep: Prepared, cal: Calibration, canonical: bool = True, 
                   disable=not progress):
         with quiet(verbose):               # torch.export / torchao warnings only with --verbose
             out[r] = quantize_entry(prep.modules[r], prep.references[r], r, cal, ck["mean"], ck["std"],
-                                    ck.get("crop_pct", 0.875), canon, backend)
+                                    ck.get("crop_pct", 0.875), canon, backend, prep.conv_bn(r))
     # distinct int8 weight tensors per conv across resolutions (1 = stored once)
     distinct: dict[str, set[str]] = {}
     for e in out.values():

@@ -32,7 +32,8 @@ from torch import nn
 from . import __version__
 from .files import atomic_write_bytes, sha256_file
 from .manifest import DEFAULT_ENTRY, Entry, InputSpec, Manifest, entry_name
-from .models import ARCHS, create_model, normalize_resolutions, set_interpolation
+from . import archs
+from .models import create_model, normalize_resolutions, set_interpolation
 
 FORMAT = "rsnet-edge-checkpoint"
 VERSION = 1
@@ -103,8 +104,10 @@ def validate_checkpoint(ckpt: Any, where: str = "checkpoint") -> None:
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
         raise CheckpointError(f"{where} lacks {', '.join(missing)}")
-    if ckpt["arch"] not in ARCHS:
-        raise CheckpointError(f"{where}: unknown architecture {ckpt['arch']!r}")
+    try:
+        spec = archs.get(ckpt["arch"])
+    except ValueError as e:
+        raise CheckpointError(f"{where}: {e}") from None
     try:
         normalize_resolutions(ckpt["resolutions"])
     except ValueError as e:
@@ -114,10 +117,9 @@ def validate_checkpoint(ckpt: Any, where: str = "checkpoint") -> None:
         raise CheckpointError(f"{where}: class_names must be a non-empty list of strings")
     outputs = (ckpt["arch_args"] or {}).get("num_classes") if isinstance(ckpt["arch_args"], dict) else None
     sd = ckpt["state_dict"] if isinstance(ckpt["state_dict"], dict) else {}
-    for key in ("classifier.1.weight", "fc.weight"):          # the torchvision heads of ARCHS
-        w = sd.get(key)
-        if w is not None and getattr(w, "ndim", 0) == 2:
-            outputs = int(w.shape[0]) if outputs is None or int(w.shape[0]) != outputs else outputs
+    w = sd.get(f"{spec.head}.weight")                        # the classifier the registry names
+    if w is not None and getattr(w, "ndim", 0) == 2:
+        outputs = int(w.shape[0]) if outputs is None or int(w.shape[0]) != outputs else outputs
     if outputs is not None and outputs != len(names):
         raise CheckpointError(f"{where}: class_names has {len(names)} names but the classifier has "
                               f"{outputs} outputs; fix class_names")
@@ -127,6 +129,10 @@ def model_from_checkpoint(ckpt: dict[str, Any], interpolate: bool = False) -> nn
     """Rebuild the RS-Net (eval mode) from a validated checkpoint dict."""
     args = dict(ckpt["arch_args"])
     num_classes = args.pop("num_classes", len(ckpt["class_names"]))
+    try:
+        archs.check(ckpt["arch"])
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint of {e}") from None
     model = create_model(ckpt["arch"], ckpt["resolutions"], num_classes=num_classes, **args)
     try:
         model.load_state_dict(ckpt["state_dict"])

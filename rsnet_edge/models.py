@@ -1,10 +1,12 @@
-"""Resolution Switchable Networks: torchvision backbones with one private BatchNorm per resolution.
+"""Resolution Switchable Networks: any registered BatchNorm CNN with one private BatchNorm per resolution.
 
-Every ``nn.BatchNorm2d`` of a torchvision architecture is replaced by a :class:`SwitchableBatchNorm2d`
-holding S ordinary ``BatchNorm2d`` (affine + running statistics), one per training resolution; conv
-and FC weights stay shared (paper 3.1, Eq. 3). Module names therefore match torchvision's, and a
-single-resolution state dict (torchvision's, or any BN CNN of the same layout) can seed every BN set
-(:func:`load_single_state_dict`).
+Every supported normalisation module of an architecture (``nn.BatchNorm2d``, timm's
+``BatchNormAct2d``: :mod:`rsnet_edge.norms`) is replaced by a :class:`SwitchableBatchNorm2d` holding S
+ordinary ``BatchNorm2d`` (affine + running statistics), one per training resolution; conv and FC
+weights stay shared (paper 3.1, Eq. 3). Module names therefore match the source model's
+(torchvision's, timm's), and a single-resolution state dict of the same layout can seed every BN set
+(:func:`load_single_state_dict`). Which architectures exist, and how each is built, is the registry
+:mod:`rsnet_edge.archs`.
 
 The active BN set follows the input: a forward pre-hook on the root module reads the input's spatial
 size and switches every switchable BN to that resolution's set. A size that was not trained is an
@@ -17,116 +19,16 @@ range the nearest set is used as it is (no extrapolation: extrapolated variances
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from collections import OrderedDict
+from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torchvision import models as tvm
+
+from .norms import (BNPlan, ResolutionError, SwitchableBatchNorm2d, UnsupportedNormError,  # noqa: F401
+                    bn_plan, check_norms, kind_of, normalize_resolutions, single_from, switchable_from)
 
 DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
-
-# architecture name -> (torchvision builder, constructor arguments we accept besides num_classes)
-ARCHS = {
-    "mobilenet_v2": (tvm.mobilenet_v2, ("width_mult", "dropout")),
-    "resnet18": (tvm.resnet18, ()),
-    "resnet50": (tvm.resnet50, ()),
-}
-
-
-class ResolutionError(ValueError):
-    """An input size the model was not trained for (and interpolation was not asked for)."""
-
-
-@dataclass(frozen=True)
-class BNPlan:
-    """How to obtain the BN set for one resolution: ``(1 - t) * set[lo] + t * set[hi]``.
-
-    ``lo`` and ``hi`` are indices into the resolutions (highest first), so ``set[lo]`` belongs to the
-    larger neighbouring resolution and ``set[hi]`` to the smaller one."""
-    resolution: int
-    lo: int
-    hi: int
-    t: float
-
-    @property
-    def exact(self) -> bool:
-        return self.lo == self.hi or self.t == 0.0
-
-
-def normalize_resolutions(resolutions: Iterable[int]) -> tuple[int, ...]:
-    """Distinct resolutions, highest first; each must pass :func:`rsnet_edge.manifest.check_resolution`
-    (the one rule: an integer in 16..1024)."""
-    from .manifest import check_resolution
-
-    rs = tuple(check_resolution(r) for r in resolutions)
-    if not rs:
-        raise ValueError("at least one resolution is needed")
-    if len(set(rs)) != len(rs):
-        raise ValueError(f"resolutions must be distinct, got {rs}")
-    return tuple(sorted(rs, reverse=True))
-
-
-def bn_plan(resolutions: Sequence[int], r: int, interpolate: bool = False) -> BNPlan:
-    """Which trained BN set(s) serve resolution ``r`` (``resolutions`` highest first)."""
-    r = int(r)
-    if r in resolutions:
-        i = resolutions.index(r)
-        return BNPlan(r, i, i, 0.0)
-    if not interpolate:
-        raise ResolutionError(f"resolution {r} was not trained (trained: {list(resolutions)}); "
-                              f"ask for BN interpolation to serve it")
-    if r > resolutions[0]:
-        return BNPlan(r, 0, 0, 0.0)
-    if r < resolutions[-1]:
-        last = len(resolutions) - 1
-        return BNPlan(r, last, last, 0.0)
-    for i in range(len(resolutions) - 1):
-        hi_r, lo_r = resolutions[i], resolutions[i + 1]
-        if lo_r < r < hi_r:
-            # weight on the larger resolution's set is (r - lo_r) / (hi_r - lo_r)
-            t = (hi_r - r) / (hi_r - lo_r)
-            return BNPlan(r, i, i + 1, t)
-    raise AssertionError("unreachable")
-
-
-class SwitchableBatchNorm2d(nn.Module):
-    """S private BatchNorm2d, one per resolution; shares nothing with the other sets."""
-
-    def __init__(self, num_features: int, resolutions: Sequence[int], eps: float = 1e-5,
-                 momentum: float | None = 0.1):
-        super().__init__()
-        self.num_features = num_features
-        self.resolutions = normalize_resolutions(resolutions)
-        self.eps = eps
-        self.bns = nn.ModuleList(nn.BatchNorm2d(num_features, eps=eps, momentum=momentum)
-                                 for _ in self.resolutions)
-        self.plan = BNPlan(self.resolutions[0], 0, 0, 0.0)
-
-    def extra_repr(self) -> str:
-        return f"{self.num_features}, resolutions={list(self.resolutions)}, active={self.plan.resolution}"
-
-    @torch.no_grad()
-    def params_for(self, plan: BNPlan) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(weight, bias, running_mean, running_var) of a resolution, interpolated if needed."""
-        a, b, t = self.bns[plan.lo], self.bns[plan.hi], plan.t
-
-        def mix(x, y):
-            return x.detach().clone() if plan.exact else torch.lerp(x.detach(), y.detach(), t)
-
-        return (mix(a.weight, b.weight), mix(a.bias, b.bias),
-                mix(a.running_mean, b.running_mean), mix(a.running_var, b.running_var))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        plan = self.plan
-        if plan.exact:
-            return self.bns[plan.lo](x)
-        if self.training:
-            raise ResolutionError(f"resolution {plan.resolution} is served by interpolated BN, "
-                                  f"which is for evaluation only")
-        w, b, m, v = self.params_for(plan)
-        return F.batch_norm(x, m, v, w, b, False, 0.0, self.eps)
 
 
 # ------------------------------------------------------------------------ model level
@@ -179,23 +81,21 @@ def _follow_input_size(module: nn.Module, args: tuple) -> None:
             bn.plan = plan
 
 
-def _replace_bns(parent: nn.Module, resolutions: tuple[int, ...]) -> None:
+def _replace_norms(parent: nn.Module, resolutions: tuple[int, ...]) -> None:
     for name, child in list(parent.named_children()):
-        if isinstance(child, nn.BatchNorm2d):
-            sbn = SwitchableBatchNorm2d(child.num_features, resolutions, child.eps, child.momentum)
-            for bn in sbn.bns:
-                bn.load_state_dict(child.state_dict())
-            setattr(parent, name, sbn)
+        if kind_of(child) is not None:
+            setattr(parent, name, switchable_from(child, resolutions))
         else:
-            _replace_bns(child, resolutions)
+            _replace_norms(child, resolutions)
 
 
 def make_switchable(model: nn.Module, resolutions: Sequence[int]) -> nn.Module:
-    """Replace every BatchNorm2d of ``model`` (in place) by a SwitchableBatchNorm2d whose S sets all
-    start as copies of the original BN, and make the active set follow the input size."""
-    if switchable_bns(model):
-        raise TypeError("model is already an RS-Net")
-    _replace_bns(model, normalize_resolutions(resolutions))
+    """Replace every normalisation module of ``model`` (in place) by a SwitchableBatchNorm2d whose S
+    sets all start as copies of the original BN, and make the active set follow the input size. A
+    normalisation rsnet-edge cannot make switchable is refused (UnsupportedNormError, one line)
+    before anything is changed."""
+    check_norms(model)
+    _replace_norms(model, normalize_resolutions(resolutions))
     model.rs_interpolate = False
     model.rs_allowed = None
     model.register_forward_pre_hook(_follow_input_size)
@@ -203,20 +103,25 @@ def make_switchable(model: nn.Module, resolutions: Sequence[int]) -> nn.Module:
 
 
 def build_single(arch: str, num_classes: int = 1000, **arch_args) -> nn.Module:
-    """The plain (single-resolution) torchvision model an RS-Net is made from."""
-    if arch not in ARCHS:
-        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
-    builder, allowed = ARCHS[arch]
-    bad = set(arch_args) - set(allowed)
-    if bad:
-        raise ValueError(f"{arch} does not take {sorted(bad)} (it takes {list(allowed)})")
-    return builder(weights=None, num_classes=num_classes, **arch_args)
+    """The plain (single-resolution) model an RS-Net is made from (:func:`rsnet_edge.archs.build`)."""
+    # the registry is imported when a model is built, not with the package: ``python -m
+    # rsnet_edge.archs`` then runs that module once (runpy warns about a module imported before it)
+    from . import archs
+    return archs.build(arch, num_classes, **arch_args)
 
 
 def create_model(arch: str, resolutions: Sequence[int] = DEFAULT_RESOLUTIONS, num_classes: int = 1000,
                  **arch_args) -> nn.Module:
-    """An RS-Net: torchvision ``arch`` with one private BN set per resolution."""
-    return make_switchable(build_single(arch, num_classes, **arch_args), resolutions)
+    """An RS-Net: the registered architecture ``arch`` (``python -m rsnet_edge.archs``; ``timm:NAME``
+    for a timm model) with one private BN set per resolution. The model remembers its name
+    (``model.rs_arch``) for :func:`zero_init_residual`."""
+    model = build_single(arch, num_classes, **arch_args)
+    try:
+        make_switchable(model, resolutions)
+    except UnsupportedNormError as e:
+        raise UnsupportedNormError(f"{arch}: {e}") from None
+    model.rs_arch = arch
+    return model
 
 
 def head_name(model: nn.Module) -> str:
@@ -227,31 +132,61 @@ def head_name(model: nn.Module) -> str:
     return linears[-1]
 
 
-@torch.no_grad()
-def zero_init_residual(model: nn.Module) -> int:
-    """Set gamma of the last BN (every set) of each residual block to 0, so every block starts as
-    the identity (torchvision's ``zero_init_residual`` for ResNets; here also MobileNetV2's inverted
-    residuals with a skip connection). Returns how many BNs were zeroed."""
-    from torchvision.models.mobilenetv2 import InvertedResidual
-    from torchvision.models.resnet import BasicBlock, Bottleneck
-    n = 0
+#: flags by which torchvision and timm blocks say they add their input to their output
+RESIDUAL_FLAGS = ("use_res_connect", "apply_residual", "has_skip", "use_shortcut")
+#: blocks that always add a (possibly projected) shortcut: torchvision's and timm's ResNet blocks,
+#: torchvision's RegNet block, timm's RegNet block
+RESIDUAL_BLOCKS = ("BasicBlock", "Bottleneck", "ResBottleneckBlock")
+#: children of a block that are the shortcut (or gate it), not the residual branch
+SHORTCUTS = ("downsample", "shortcut", "proj", "se")
+
+
+def residual_block_norms(model: nn.Module) -> list[nn.Module]:
+    """The norm that ends the residual branch of each residual block (registry rule
+    ``"rsnet_edge.models:residual_block_norms"``): in every block that adds its input to its output
+    (a flag of :data:`RESIDUAL_FLAGS` set, or a class of :data:`RESIDUAL_BLOCKS`), the last
+    normalisation module registered outside its shortcut (:data:`SHORTCUTS`)."""
+    out = []
     for m in model.modules():
-        if isinstance(m, InvertedResidual) and m.use_res_connect:
-            sbns = [b for b in m.conv.modules() if isinstance(b, SwitchableBatchNorm2d)]
-            last = sbns[-1] if sbns else [b for b in m.conv.modules() if isinstance(b, nn.BatchNorm2d)][-1]
-        elif isinstance(m, BasicBlock):
-            last = m.bn2
-        elif isinstance(m, Bottleneck):
-            last = m.bn3
-        else:
+        if not (any(getattr(m, f, False) is True for f in RESIDUAL_FLAGS)
+                or type(m).__name__ in RESIDUAL_BLOCKS):
             continue
+        norms, inside = [], ()
+        for name, sub in m.named_modules():
+            if (name and name.split(".")[0] in SHORTCUTS) or (inside and name.startswith(inside)):
+                continue
+            if isinstance(sub, SwitchableBatchNorm2d) or kind_of(sub) is not None:
+                norms.append(sub)
+                inside = name + "."                   # not the S BatchNorm2d a switchable one holds
+        if norms:
+            out.append(norms[-1])
+    return out
+
+
+@torch.no_grad()
+def zero_init_residual(model: nn.Module, arch: str | None = None) -> int:
+    """Set gamma of the last BN (every set) of each residual block to 0, so every block starts as
+    the identity (torchvision's ``zero_init_residual`` for ResNets, here for every architecture
+    whose registry entry names a rule; ``arch`` defaults to the name :func:`create_model` gave the
+    model). Returns how many BNs were zeroed; an architecture without residual blocks is a
+    ValueError."""
+    from . import archs      # as in build_single
+    arch = arch or getattr(model, "rs_arch", None)
+    if arch is None:
+        raise TypeError("zero_init_residual: pass arch= (the model was not made by create_model)")
+    rule = archs.get(arch).zero_init
+    if rule is None:
+        raise ValueError(f"{arch} has no residual blocks to start as the identity")
+    n = 0
+    for last in archs.load_attr(rule)(model):
         for bn in (last.bns if isinstance(last, SwitchableBatchNorm2d) else [last]):
             nn.init.zeros_(bn.weight)
         n += 1
     return n
 
 
-def _load_expanded(model: nn.Module, expanded: dict[str, torch.Tensor], reinit_head: bool) -> list[str]:
+def _load_expanded(model: nn.Module, expanded: dict[str, torch.Tensor], reinit_head: bool,
+                   source: dict[str, torch.Tensor]) -> list[str]:
     """Load a state dict already laid out like ``model``'s. With ``reinit_head``, classifier
     tensors of another shape (another number of classes) are skipped and keep the model's fresh
     initialisation; their names are returned. Anything else that does not fit is a ValueError."""
@@ -273,7 +208,13 @@ def _load_expanded(model: nn.Module, expanded: dict[str, torch.Tensor], reinit_h
             continue
         raise ValueError(f"state dict does not fit this RS-Net: {k} has shape {tuple(expanded[k].shape)}, "
                          f"the model {tuple(own[k].shape)}")
-    model.load_state_dict(expanded)
+    # module versions (``_metadata``): the model's own, then the source's where it names the same
+    # module (torchvision's MNASNet refuses a state dict without its version)
+    meta = dict(getattr(own, "_metadata", {}))
+    meta.update({k: v for k, v in getattr(source, "_metadata", {}).items() if k in meta})
+    loaded = OrderedDict(expanded)
+    loaded._metadata = meta
+    model.load_state_dict(loaded)
     return skipped
 
 
@@ -296,7 +237,7 @@ def load_single_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor]
                 expanded[f"{prefix}.bns.{k}.{leaf}"] = value
         else:
             expanded[key] = value
-    return _load_expanded(model, expanded, reinit_head)
+    return _load_expanded(model, expanded, reinit_head, state_dict)
 
 
 @torch.no_grad()
@@ -324,33 +265,27 @@ def load_rsnet_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor],
                 x, y = state_dict[lo], state_dict[hi]
                 expanded[f"{prefix}.bns.{k}.{leaf}"] = (x.clone() if plan.exact or not x.is_floating_point()
                                                         else torch.lerp(x, y, plan.t))
-    return _load_expanded(model, expanded, reinit_head)
+    return _load_expanded(model, expanded, reinit_head, state_dict)
 
 
 @torch.no_grad()
 def to_single_resolution(model: nn.Module, r: int, interpolate: bool | None = None) -> nn.Module:
-    """A plain torchvision model (ordinary BatchNorm2d) holding resolution ``r``'s BN set:
-    exactly what an individually trained network of that resolution would look like."""
+    """The plain source model (its own norm classes: BatchNorm2d, BatchNormAct2d ...) holding
+    resolution ``r``'s BN set: exactly what an individually trained network of that resolution
+    would look like."""
     if interpolate is None:
         interpolate = getattr(model, "rs_interpolate", False)
     plan = bn_plan(model_resolutions(model), r, interpolate)
     single = copy.deepcopy(model)
     single._forward_pre_hooks.clear()
-    for attr in ("rs_interpolate", "rs_allowed"):
+    for attr in ("rs_interpolate", "rs_allowed", "rs_arch"):
         if hasattr(single, attr):
             delattr(single, attr)
 
     def replace(parent: nn.Module) -> None:
         for name, child in list(parent.named_children()):
             if isinstance(child, SwitchableBatchNorm2d):
-                bn = nn.BatchNorm2d(child.num_features, eps=child.eps)
-                w, b, m, v = child.params_for(plan)
-                bn.weight.copy_(w)
-                bn.bias.copy_(b)
-                bn.running_mean.copy_(m)
-                bn.running_var.copy_(v)
-                bn.num_batches_tracked.copy_(child.bns[plan.lo].num_batches_tracked)
-                setattr(parent, name, bn)
+                setattr(parent, name, single_from(child, plan))
             else:
                 replace(child)
 

@@ -26,7 +26,8 @@ def tiny_data(tmp_path_factory):
 #: what the default run's skip helpers look for: (import name, pip name). Without them the Java
 #: core / backend tests turn into skips, which is fine on a laptop but not in CI.
 CI_MODULES = (("executorch", "executorch"), ("ai_edge_litert", "ai-edge-litert"),
-              ("litert_torch", "litert-torch"), ("onnxruntime", "onnxruntime"), ("onnx", "onnx"))
+              ("litert_torch", "litert-torch"), ("onnxruntime", "onnxruntime"), ("onnx", "onnx"),
+              ("timm", "timm"))
 
 
 def under_ci() -> bool:

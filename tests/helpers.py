@@ -101,7 +101,8 @@ def make_ckpt(path, resolutions=RS, num_classes=10, width=0.35, seed=0, arch="mo
     from rsnet_edge.models import create_model, param_counts, switchable_bns
 
     torch.manual_seed(seed)
-    args = {"num_classes": num_classes, **({"width_mult": width} if arch == "mobilenet_v2" else {})}
+    from rsnet_edge import archs
+    args = archs.arch_args(arch, num_classes, width_mult=width if archs.get(arch).width_arg else None)
     model = create_model(arch, resolutions, **args)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():

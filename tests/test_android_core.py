@@ -145,7 +145,7 @@ def test_ci_check_names_what_is_missing(tmp_path, monkeypatch):
         monkeypatch.setitem(sys.modules, mod, None)
     assert conftest.ci_missing() == (
         f"{NO_JDK_LINE}; Python package(s) executorch, ai-edge-litert, litert-torch, onnxruntime, "
-        "onnx (pip install -e '.[all,dev]')")
+        "onnx, timm (pip install -e '.[all,dev]')")
     for value, ci in (("true", True), ("TRUE", True), ("1", True), ("false", False), ("", False)):
         monkeypatch.setenv("CI", value)
         assert conftest.under_ci() is ci

@@ -112,6 +112,8 @@ def ws(tmp_path_factory):
     torch.save(tvm.mobilenet_v2(num_classes=2, width_mult=0.35).state_dict(), w["init_mbv2"])
     w["init_mbv2_5cls"] = d / "init_mbv2_035_5cls.pth"               # issue 18: another classifier size
     torch.save(tvm.mobilenet_v2(num_classes=5, width_mult=0.35).state_dict(), w["init_mbv2_5cls"])
+    from helpers import make_ckpt
+    w["timm_ckpt"] = make_ckpt(d / "timm_lcnet.pt", [64, 48], num_classes=2, arch="timm:lcnet_100")
     w["runner"] = d / "executor_runner"
     w["runner"].write_bytes(b"\x7fELF fake runner")
     w["profile"] = d / "bench.json"
@@ -352,6 +354,28 @@ CASES = [
     ("compare-from-with-ablation", lambda w: ["training.compare", "--data", w["data"], "--epochs", "1",
                                               "--from", "inet", "--ablation", "--out-dir", w["dir"] / OUT / "cmpa"],
      2, "not with --ablation", [f"{OUT}/cmpa"]),
+    # issue 18: the architecture registry. An unknown name, a timm model with a normalisation that
+    # cannot be made switchable (named with its class), timm missing (training and a timm
+    # checkpoint), and a dropout the architecture does not have
+    *[(f"arch-{tag}", (lambda pre, extra: lambda w: [
+        *pre, "training.train", "--data", w["data"], "--out", w["dir"] / OUT / "arch.pt", "--resolutions", "64",
+        "48", "--epochs", "1", "--batch-size", "4", "--workers", "0", "--no-progress", *extra])(pre, extra),
+       2, needle, [f"{OUT}/arch.pt", f"{OUT}/arch.pt.log.jsonl"])
+      for tag, pre, extra, needle in [
+          ("unknown", [], ["--arch", "vgg16"], "--arch: unknown architecture 'vgg16'"),
+          ("unsupported-norm", [], ["--arch", "timm:convnext_atto"],
+           "timm:convnext_atto: module stem.1 is a LayerNorm2d (timm.layers.norm.LayerNorm2d)"),
+          ("timm-missing", ["tests.fakes.without", "timm"], ["--arch", "timm:mobilenetv3_large_100"],
+           "timm:mobilenetv3_large_100 needs timm, an optional extra: pip install 'rsnet-edge[timm]'"),
+          ("unknown-timm-model", [], ["--arch", "timm:no_such_net"], "timm has no model 'no_such_net'"),
+          ("dropout-without-dropout", [], ["--arch", "densenet121", "--dropout", "0.1"],
+           "--dropout: densenet121 has no classifier dropout argument"),
+      ]],
+    ("arch-timm-ckpt-timm-missing", lambda w: ["tests.fakes.without", "timm", "converters.onnx", "--ckpt",
+                                               w["timm_ckpt"], "--out", w["dir"] / OUT / "t.onnx"],
+     2, "timm:lcnet_100 needs timm", [f"{OUT}/t.onnx", f"{OUT}/t.onnx.manifest.json"]),
+    ("archs-list-unknown", lambda w: ["rsnet_edge.archs", "--arch", "resnet18", "vgg16"], 2,
+     "unknown architecture 'vgg16'", []),
     # 15: --latency-budget needs a profile
     ("predict-budget-without-profile", lambda w: ["rsnet_edge.predict", w["ckpt"], w["img"], "--latency-budget",
                                                   "5"], 2, "--latency-budget needs --profile", []),

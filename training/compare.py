@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 from rsnet_edge.checkpoint import CheckpointError
+from rsnet_edge import archs
 from rsnet_edge.models import DEFAULT_RESOLUTIONS, normalize_resolutions
 from training.byom import add_arguments, run_from
 from training.config import arch_names, parse_overrides
@@ -106,8 +107,9 @@ def model_specs(resolutions: list[int], ablation=None, budgets=(), resolution_lo
                                     "options": {"mred": "full", "resolution_loss": other_loss}}}
     specs += [dict(variants[k], resolutions=resolutions) for k in ABLATIONS if k in ablation and k in variants]
     if "dropout" in ablation:
-        if arch == "mobilenet_v2":
-            effective = 0.2 if dropout is None else dropout
+        spec = archs.get(arch)
+        if spec.dropout_arg:                         # the architecture has a classifier dropout
+            effective = spec.recipe.dropout if dropout is None else dropout
             other = 0.0 if effective > 0 else 0.2
             specs.append({"name": f"rsnet_dropout_{other:g}", "label": f"RS-Net dropout {other:g}",
                           "options": {"mred": "full", "dropout": other}, "resolutions": resolutions})

@@ -4,22 +4,21 @@ their validation, and the same config built without a command line (``training.c
 A config is the ``argparse.Namespace`` of :func:`build_parser` after :func:`resolve_defaults`: every
 option of ``python -m training.train --help`` by its dest name (``cfg.lr``, ``cfg.multi_crop``).
 :func:`make_config` builds one from keyword options, :func:`parse_overrides` reads training flags
-(only those given) from an argv list. The paper's per-architecture recipe (4.1) is read through
-:func:`arch_recipe` only.
+(only those given) from an argv list. The per-architecture recipe (paper 4.1 where it has one) is
+the architecture registry's (:mod:`rsnet_edge.archs`), read through :func:`arch_recipe` only.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from rsnet_edge import archs
 from rsnet_edge.models import DEFAULT_RESOLUTIONS, normalize_resolutions
 from training.data import SCALE, crop_scale
 from training.mred import MODES, RESOLUTION_LOSSES
 
 DESCRIPTION = "Train an RS-Net: parallel multi-resolution training with MRED (paper 3, 4.1)."
 
-# paper 4.1: (lr at batch 256, weight decay, epochs); read through arch_recipe / arch_names only
-_PAPER_RECIPES = {"mobilenet_v2": (0.05, 4e-5, 150), "resnet18": (0.1, 1e-4, 120), "resnet50": (0.1, 1e-4, 120)}
 
 # The fine-tune recipe (docs/byom.md): with --init, each of these flags left unset takes this value
 # instead of the from-scratch default (FROM_SCRATCH, the paper's). An unset --lr is resolved by
@@ -40,21 +39,36 @@ RESUME_KEYS = ("arch", "width_mult", "dropout", "crop_scale", "warmup_epochs", "
 
 
 def arch_names() -> list[str]:
-    """The architectures ``training.train`` has a recipe for (its ``--arch`` choices), sorted."""
-    return sorted(_PAPER_RECIPES)
+    """The registered architectures (rsnet_edge.archs), sorted; ``--arch`` also takes ``timm:NAME``
+    for any timm model built from BatchNorm."""
+    return sorted(archs.names())
 
 
 def arch_recipe(arch: str) -> tuple[float, float, int]:
-    """``(lr at batch 256, weight decay, epochs)`` of ``arch`` (paper 4.1)."""
-    if arch not in _PAPER_RECIPES:
-        raise ValueError(f"--arch {arch!r} has no training recipe (one of {', '.join(arch_names())})")
-    return _PAPER_RECIPES[arch]
+    """``(lr at batch 256, weight decay, epochs)`` of ``arch``: its registry recipe (paper 4.1 for
+    MobileNetV2 and the ResNets)."""
+    try:
+        r = archs.get(arch).recipe
+    except ValueError as e:
+        raise ValueError(f"--arch: {e}") from None
+    return r.lr, r.weight_decay, r.epochs
+
+
+def _arch(name: str) -> str:
+    """``--arch`` type: a registered name or timm:NAME that can be built here."""
+    try:
+        return archs.check(name)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m training.train", description=DESCRIPTION)
-    ap.add_argument("--arch", default="mobilenet_v2", choices=arch_names())
-    ap.add_argument("--width-mult", type=float, default=1.0, help="MobileNetV2 width multiplier")
+    ap.add_argument("--arch", default="mobilenet_v2", type=_arch, metavar="NAME",
+                    help="a registered architecture (python -m rsnet_edge.archs lists them) or "
+                         "timm:NAME for a timm model built from BatchNorm (needs rsnet-edge[timm])")
+    ap.add_argument("--width-mult", type=float, default=1.0,
+                    help="width multiplier (architectures whose builder has one, e.g. MobileNetV2/V3)")
     ap.add_argument("--data", required=True, help="ImageFolder root with train/ and val/")
     ap.add_argument("--resolutions", type=int, nargs="+", default=list(DEFAULT_RESOLUTIONS))
     ap.add_argument("--mred", choices=MODES, help="full (Eq. 10; default from scratch), vanilla (Eq. 8), "
@@ -71,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--warmup-epochs", type=float,
                     help="linear lr warmup over this many epochs before the cosine decay (default: 0 as "
                          f"the paper; {FINETUNE_RECIPE['warmup_epochs']:g} with --init)")
-    ap.add_argument("--dropout", type=float, help="classifier dropout (MobileNetV2 only; default "
-                    "torchvision's 0.2; the paper's code uses none: --dropout 0)")
+    ap.add_argument("--dropout", type=float, help="classifier dropout (architectures whose builder "
+                    "has one; default the builder's, e.g. torchvision's 0.2 for MobileNetV2; the "
+                    "paper's code uses none: --dropout 0)")
     ap.add_argument("--head-lr-scale", type=float, default=1.0, metavar="F",
                     help="the classifier's lr is F x --lr (default 1, the paper). Its input is 1280 "
                          "non-negative pooled features (norm ~17 at init): at small batches SGD on it "
@@ -156,6 +171,10 @@ def resolve_defaults(a: argparse.Namespace) -> argparse.Namespace:
         if getattr(a, k) is None:
             setattr(a, k, v)
     base_lr, wd, epochs = arch_recipe(a.arch)
+    try:
+        archs.check(a.arch)                        # timm:NAME needs timm here
+    except ValueError as e:
+        raise ValueError(f"--arch: {e}") from None
     a.resolutions = list(normalize_resolutions(a.resolutions))
     a.epochs = a.epochs if a.epochs is not None else epochs
     if a.lr is None and not a.init:   # with --init: the recipe's, by training.train (finetune_lr)
@@ -171,14 +190,14 @@ def resolve_defaults(a: argparse.Namespace) -> argparse.Namespace:
     crop_scale(a.crop_scale)
     if a.warmup_epochs < 0:
         raise ValueError(f"--warmup-epochs must be >= 0, got {a.warmup_epochs}")
+    spec = archs.get(a.arch)
     if a.dropout is None:
-        a.dropout = 0.2 if a.arch == "mobilenet_v2" else 0.0  # torchvision's defaults
+        a.dropout = spec.recipe.dropout if spec.dropout_arg else 0.0  # the builder's default
     if not a.head_lr_scale > 0:
         raise ValueError(f"--head-lr-scale must be > 0, got {a.head_lr_scale}")
     if not 0 <= a.dropout < 1:
         raise ValueError(f"--dropout must be in [0, 1), got {a.dropout}")
-    if a.dropout and a.arch != "mobilenet_v2":
-        raise ValueError(f"--dropout: torchvision's {a.arch} has no dropout layer (only mobilenet_v2 takes it)")
+    archs.arch_args(a.arch, 1, dropout=a.dropout)   # a dropout the builder lacks is refused
     if not a.teacher_weight >= 0:
         raise ValueError(f"--teacher-weight must be >= 0, got {a.teacher_weight}")
     if a.teacher_resolution is not None:

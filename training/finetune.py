@@ -1,10 +1,11 @@
 """``training.train --init PATH``: seed a new run's weights from what a user already has.
 
 PATH is either
-  (a) a single-model state dict in torchvision's layout (``torch.save(model.state_dict(), PATH)`` of
-      torchvision's mobilenet_v2 / resnet18 / resnet50, e.g. ImageNet weights already on disk):
-      shared weights copied and EVERY BN set starts as the single model's BN, so before any step the
-      RS-Net computes exactly the single model's logits at every size; or
+  (a) a single-model state dict in the layout of the architecture's source
+      (``torch.save(model.state_dict(), PATH)`` of the torchvision or timm model ``--arch`` names,
+      e.g. ImageNet weights already on disk): shared weights copied and EVERY BN set starts as the
+      single model's BN, so before any step the RS-Net computes exactly the single model's logits
+      at every size (tests/test_archs.py checks it for every registered architecture); or
   (b) an rsnet-edge checkpoint: its weights only (a fresh run: new optimizer, schedule and alpha);
       a resolution list that differs is mapped through BN interpolation (the nearest set outside
       the checkpoint's range).
