@@ -245,11 +245,12 @@ def _set(model: nn.Module, name: str, module: nn.Module) -> None:
 
 
 @torch.no_grad()
-def encode(single: nn.Module, folds: set[str], pairing: Pairing) -> nn.Module:
+def encode(single: nn.Module, folds: set[str], pairing: Pairing | None = None) -> nn.Module:
     """A copy of a plain-BN model with each paired BN folded (conv in ``folds``) or turned into a
     :class:`ChannelAffine` (conv weight kept bit-identical, so backends can share it), and every
     unpaired BN a :class:`ChannelAffine`. What a norm applies after its batch norm (timm's
-    BatchNormAct2d: drop, act) stays after it."""
+    BatchNormAct2d: drop, act) stays after it. ``pairing``: traced on ``single`` when not given."""
+    pairing = pairing or trace_pairing(single)
     m = copy.deepcopy(single).eval()
     for p in pairing.resolve(m):
         conv, bn = p.conv, p.bn

@@ -497,6 +497,9 @@ def _bound_cases(blob: bytes):
         ("partial channel", _rewrite(blob, lambda h: h["outputs"][0]["ops"][k].update(inner=5))),
         ("deep header", blob[:8] + struct.pack("<Q", 200_000) + b"[" * 200_000),
         ("deep header in a key", _rewrite(blob, text=lambda t: t[:-1] + ',"x":' + "[" * 5000 + "]" * 5000 + "}")),
+        # within the Java parser's own limits, over the JSON rule both sides apply (rsnet_edge.jsonio)
+        ("header nested 100 deep in a key", _rewrite(blob, text=lambda t: t[:-1] + ',"x":' + "[" * 100 + "]" * 100 + "}")),
+        ("a 150-digit number in a key", _rewrite(blob, text=lambda t: t[:-1] + ',"x":' + "7" * 150 + "}")),
         ("huge header", blob[:8] + struct.pack("<Q", 1 << 40) + blob[16:]),
         ("header of 2^64-1 bytes", blob[:8] + b"\xff" * 8 + blob[16:]),
         ("header just over 64 MiB", blob[:8] + struct.pack("<Q", (1 << 26) + 1) + blob[16:]),

@@ -23,6 +23,11 @@ final class Json {
    * recursion: a parser would overflow the stack on 200,000 nested brackets.
    */
   static String shapeError(String text, String name) {
+    return shapeError(text, name, MAX_BYTES);
+  }
+
+  /** {@link #shapeError(String, String)} with another size limit (an RSFOLD header's 64 MiB). */
+  static String shapeError(String text, String name, long maxBytes) {
     long bytes = 0;
     for (int i = 0; i < text.length(); i++) {
       char c = text.charAt(i);
@@ -38,7 +43,7 @@ final class Json {
         bytes += 3;
       }
     }
-    if (bytes > MAX_BYTES) return name + " is over the " + MAX_BYTES + "-byte limit for a JSON file";
+    if (bytes > maxBytes) return name + " is over the " + maxBytes + "-byte limit for a JSON file";
     int run = 0;
     for (int i = 0; i < text.length(); i++) {
       char c = text.charAt(i);

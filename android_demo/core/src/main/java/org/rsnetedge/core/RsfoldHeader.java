@@ -172,6 +172,9 @@ public final class RsfoldHeader {
     try {
       String text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
           .onUnmappableCharacter(CodingErrorAction.REPORT).decode(raw).toString();
+      if (Json.shapeError(text, name, MAX_HEADER_BYTES) != null) {   // rsnet_edge.jsonio's rule
+        throw new RsfoldException(name + " has a corrupt header");
+      }
       headObj = PyJson.parse(text);
     } catch (CharacterCodingException | PyJson.SyntaxError e) {
       throw new RsfoldException(name + " has a corrupt header");
