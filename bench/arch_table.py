@@ -36,10 +36,12 @@ HEADER = ("| arch | family | params | RS-Net params | folded BN / affine BN | sh
 
 
 @torch.no_grad()
-def random_checkpoint(arch: str, resolutions, num_classes: int, path: Path, seed: int = 0) -> Path:
-    """A random RS-Net checkpoint of ``arch`` (full width) whose BN sets differ per resolution."""
+def random_checkpoint(arch: str, resolutions, num_classes: int, path: Path, seed: int = 0,
+                      width: float | None = None) -> Path:
+    """A random RS-Net checkpoint of ``arch`` whose BN sets differ per resolution (``width``: the
+    width multiplier, for architectures that take one; default the builder's)."""
     torch.manual_seed(seed)
-    args = archs.arch_args(arch, num_classes)
+    args = archs.arch_args(arch, num_classes, width_mult=width if archs.get(arch).width_arg else None)
     model = create_model(arch, resolutions, **args)
     g = torch.Generator().manual_seed(seed + 1)
     for sbn in switchable_bns(model):

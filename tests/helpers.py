@@ -95,31 +95,26 @@ def hand_probabilities(ckpt_path, images, r: int):
 RS = [64, 48]
 
 
-def make_ckpt(path, resolutions=RS, num_classes=10, width=0.35, seed=0, arch="mobilenet_v2"):
-    """A random RS-Net checkpoint whose BN sets really differ per resolution."""
-    from rsnet_edge.checkpoint import save_checkpoint, versions
-    from rsnet_edge.models import create_model, param_counts, switchable_bns
-
-    torch.manual_seed(seed)
-    from rsnet_edge import archs
-    args = archs.arch_args(arch, num_classes, width_mult=width if archs.get(arch).width_arg else None)
-    model = create_model(arch, resolutions, **args)
-    g = torch.Generator().manual_seed(seed + 1)
+def randomize_bn(model, seed=0, bias=0.2, mean=0.2):
+    """Non-trivial BN statistics and affine parameters of every ``nn.BatchNorm2d`` (in place), so a
+    wrong or default BN is visible; returns ``model``."""
+    import torch
+    from torch import nn
+    g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for sbn in switchable_bns(model):
-            for bn in sbn.bns:
-                c = bn.num_features
-                bn.weight.copy_(1 + 0.2 * torch.randn(c, generator=g))
-                bn.bias.copy_(0.1 * torch.randn(c, generator=g))
-                bn.running_mean.copy_(0.1 * torch.randn(c, generator=g))
-                bn.running_var.copy_(0.5 + torch.rand(c, generator=g))
-    ckpt = {"arch": arch, "arch_args": args, "resolutions": list(resolutions),
-            "class_names": [f"c{i}" for i in range(num_classes)], "mean": [0.485, 0.456, 0.406],
-            "std": [0.229, 0.224, 0.225], "crop_pct": 0.875, "state_dict": model.state_dict(),
-            "alpha": torch.zeros(len(resolutions)), "metrics": {}, "madds": {},
-            "params": param_counts(model), "versions": versions()}
-    save_checkpoint(ckpt, path)
-    return path
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(1 + 0.2 * torch.randn(m.num_features, generator=g))
+                m.bias.copy_(bias * torch.randn(m.num_features, generator=g))
+                m.running_mean.copy_(mean * torch.randn(m.num_features, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+    return model
+
+
+def make_ckpt(path, resolutions=RS, num_classes=10, width=0.35, seed=0, arch="mobilenet_v2"):
+    """A random RS-Net checkpoint whose BN sets really differ per resolution (x0.35 by default)."""
+    from bench.arch_table import random_checkpoint
+    return random_checkpoint(arch, resolutions, num_classes, path, seed, width)
 
 
 def teacher_ckpt(path, data, resolution=64):

@@ -7,10 +7,9 @@ import sys
 
 import pytest
 import torch
-from torch import nn
 from torchvision import models as tvm
 
-from helpers import ROOT, subprocess_env, teacher_ckpt
+from helpers import ROOT, randomize_bn, subprocess_env, teacher_ckpt
 from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
 from rsnet_edge.models import create_model, switchable_bns
 from training.config import FINETUNE_FULL_LR_STEPS, FINETUNE_LR, FINETUNE_RECIPE, finetune_lr, make_config
@@ -26,15 +25,7 @@ RS = (64, 48, 32)
 
 def _random_bn(model, seed=0):
     """Non-trivial BN statistics and affine parameters, so a wrong or default BN is visible."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(1 + 0.2 * torch.randn(m.num_features, generator=g))
-                m.bias.copy_(0.2 * torch.randn(m.num_features, generator=g))
-                m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-    return model
+    return randomize_bn(model, seed)
 
 
 def test_init_from_torchvision_state_dict_reproduces_the_single_model(tmp_path):

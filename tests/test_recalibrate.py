@@ -4,10 +4,9 @@ the views and from a plain torchvision model), nothing else moved, a normal chec
 
 import pytest
 import torch
-from torch import nn
 from torchvision import models as tvm
 
-from helpers import teacher_ckpt
+from helpers import randomize_bn, teacher_ckpt
 from rsnet_edge.checkpoint import IMAGENET_MEAN, IMAGENET_STD, load_checkpoint, manifest_for
 from training.data import crop_scale, train_dataset
 from training.recalibrate import main, view_batches
@@ -20,14 +19,7 @@ def source(tiny_data, tmp_path_factory):
     """A torchvision MobileNetV2 x0.35 (4 classes) with non-trivial BN, saved as a state dict."""
     torch.manual_seed(0)
     single = tvm.mobilenet_v2(num_classes=4, width_mult=0.35)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in single.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(1 + 0.2 * torch.randn(m.num_features, generator=g))
-                m.bias.copy_(0.1 * torch.randn(m.num_features, generator=g))
-                m.running_mean.copy_(0.3 * torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+    randomize_bn(single, seed=1, bias=0.1, mean=0.3)
     path = tmp_path_factory.mktemp("src") / "mbv2.pth"
     torch.save(single.state_dict(), path)
     return single.eval(), path
