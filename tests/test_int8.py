@@ -409,7 +409,7 @@ def test_bench_measures_int8_against_int8_single_exports(shared, work, tmp_path)
     from helpers import ROOT, subprocess_env
     from rsnet_edge.manifest import read_sidecar
     base = [sys.executable, "-m", "bench.run_device", str(shared), "--ckpt", str(work["ckpt"]), "--runs", "2",
-            "--warmup", "1", "--switch-rounds", "1", "--no-progress"]
+            "--warmup", "1", "--switch-rounds", "1", "--no-memory", "--no-progress"]
     r = subprocess.run(base + ["--out-dir", str(tmp_path / "b0")], cwd=ROOT, env=subprocess_env(),
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 2 and "is int8: pass --calib DIR" in r.stderr, r.stderr[-2000:]
